@@ -1,0 +1,78 @@
+"""What training costs: FLOPs actually executed, wall time, and peak memory."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+from typing import Callable
+
+import math
+
+import torch
+from torch.utils import flop_counter
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def _conv_backward_flops(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
+                         output_padding, groups, output_mask, out_shape) -> int:
+    """Convolution backward = one forward-sized convolution per gradient asked for.
+
+    torch's own formula ignores ``groups`` for the weight gradient, which over-counts a
+    depthwise convolution by its channel count (about 40x for EfficientNet/MobileNet).
+    """
+    if transposed:
+        return flop_counter.conv_backward_flop(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation,
+                                               transposed, output_padding, groups, output_mask, out_shape)
+    forward = 2 * grad_out_shape[0] * math.prod(grad_out_shape[2:]) * math.prod(w_shape)
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
+
+
+FLOP_FORMULAS = {torch.ops.aten.convolution_backward: _conv_backward_flops}
+
+
+def count_flops(step: Callable[[], object]) -> int:
+    """FLOPs of everything ``step`` runs (forward, and backward where autograd runs one).
+
+    Counted by ``torch.utils.flop_counter`` from the operators that really execute, so a
+    frozen prefix running under ``no_grad`` contributes its forward pass and nothing else.
+    Like the counter, it counts convolutions and matrix products (a multiply-add is 2 FLOPs).
+    """
+    with FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS) as counter:
+        step()
+    return int(counter.get_total_flops())
+
+
+class MemoryMeter:
+    """Peak memory of the current run: CUDA max-allocated on GPU, peak RSS on CPU.
+
+    On Linux the kernel's peak-RSS mark is reset at the start of each run, so a run's peak is
+    its own and not the previous run's.
+    """
+
+    _STATUS = Path("/proc/self/status")
+    _CLEAR = Path("/proc/self/clear_refs")
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self._resettable = False
+
+    def reset(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return
+        try:
+            self._CLEAR.write_text("5")
+            self._resettable = True
+        except OSError:
+            self._resettable = False
+
+    def peak_bytes(self) -> int:
+        if self.device.type == "cuda":
+            return int(torch.cuda.max_memory_allocated(self.device))
+        if self._resettable:
+            for line in self._STATUS.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)

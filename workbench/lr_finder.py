@@ -1,0 +1,79 @@
+"""The learning-rate range test: raise the rate exponentially each step and watch the loss.
+
+The suggestion is the rate where the smoothed loss falls fastest, a common rule of thumb;
+the curve itself is what a student should look at.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from workbench.backbones import get_backbone
+from workbench.config import RunConfig
+from workbench.data import load_data
+from workbench.freezing import param_groups, set_freeze_depth
+from workbench.optim import make_optimizer
+from workbench.train import Batches, resolve_device
+
+SMOOTHING = 0.8
+DIVERGED = 4.0  # stop once the smoothed loss exceeds this multiple of its best
+
+
+@dataclass
+class LRFinderResult:
+    lrs: list[float]
+    losses: list[float]  # smoothed
+    suggested_lr: float
+
+
+def find_lr(config: RunConfig, start_lr: float = 1e-6, end_lr: float = 1.0, steps: int = 60) -> LRFinderResult:
+    """Run the range test on ``config``'s model, data and freezing; nothing is saved."""
+    config = replace(config, lr=start_lr).validate()
+    device = resolve_device(config.device)
+    data = load_data(config.dataset, config.image_size, config.split_seed, config.train_per_class,
+                     config.max_eval_per_class, config.data_dir)
+    backbone = get_backbone(config.backbone)
+    torch.manual_seed(config.seed)
+    model = backbone.build(config.pretrained, data.num_classes).to(device)
+    set_freeze_depth(model, config.freeze_depth, config.bn_policy)
+    optimizer = make_optimizer(param_groups(model, start_lr, config.lr_backbone_mult, config.layer_decay),
+                               config.optimizer, start_lr, config.weight_decay, config.momentum)
+    mean = torch.tensor(backbone.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(backbone.std, device=device).view(1, 3, 1, 1)
+    train = Batches(data.images["train"], data.labels["train"], mean, std, device)
+    generator = torch.Generator().manual_seed(config.seed)
+    growth = (end_lr / start_lr) ** (1 / max(steps - 1, 1))
+    lrs, losses, smoothed, best = [], [], 0.0, math.inf
+    model.train()
+    for step in range(steps):
+        factor = growth**step
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        index = torch.randperm(len(train), generator=generator)[: config.batch_size]
+        x, y = train.get(index)
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        smoothed = SMOOTHING * smoothed + (1 - SMOOTHING) * loss.item()
+        value = smoothed / (1 - SMOOTHING ** (step + 1))  # bias-corrected running mean
+        lrs.append(start_lr * factor)
+        losses.append(value)
+        best = min(best, value)
+        if not math.isfinite(value) or value > DIVERGED * best:
+            break
+    return LRFinderResult(lrs, losses, suggest_lr(lrs, losses))
+
+
+def suggest_lr(lrs: list[float], losses: list[float]) -> float:
+    """The rate at the steepest descent of loss against log(lr), before the minimum."""
+    if len(losses) < 3:
+        return lrs[0]
+    stop = int(np.argmin(losses)) + 1
+    slopes = np.gradient(np.array(losses[:stop]), np.log(np.array(lrs[:stop]))) if stop >= 2 else np.array([0.0])
+    return float(lrs[int(np.argmin(slopes))])
