@@ -1,0 +1,34 @@
+import os
+
+import pytest
+import torch
+
+from workbench.config import RunConfig
+from workbench.runs import RunStore
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def tiny() -> RunConfig:
+    """A run small enough for a unit test: 3 digit classes, 4 images each, 32 px, 2 epochs."""
+    return RunConfig(dataset="digits:0-2", train_per_class=4, image_size=32, epochs=2, batch_size=6,
+                     max_eval_per_class=5, device="cpu")
+
+
+@pytest.fixture
+def store(tmp_path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """An empty torch cache, and no network: a download attempt fails as it would offline."""
+    home = tmp_path / "torch_home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+
+    def offline(url, dst, *args, **kwargs):
+        raise OSError(f"no network to fetch {url}")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    return home

@@ -1,0 +1,53 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workbench.backbones import get_backbone
+from workbench.cost import MemoryMeter, count_flops
+from workbench.freezing import set_freeze_depth
+
+
+def _step_flops(name, depth):
+    torch.manual_seed(0)
+    model = get_backbone(name).build(pretrained=False, num_classes=4).train()
+    set_freeze_depth(model, depth)
+    x, y = torch.randn(4, 3, 64, 64), torch.tensor([0, 1, 2, 3])
+    forward = count_flops(lambda: model(x))
+    train = count_flops(lambda: F.cross_entropy(model(x), y).backward())
+    return forward, train
+
+
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_lite0"])
+def test_full_fine_tune_costs_about_three_forward_passes(name):
+    forward, train = _step_flops(name, 0)
+    assert 2.8 < train / forward < 3.01
+
+
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_lite0"])
+def test_frozen_backbone_costs_one_forward_pass_and_the_head(name):
+    forward, train = _step_flops(name, get_backbone(name).num_stages)
+    assert 1.0 < train / forward < 1.01
+
+
+def test_frozen_prefix_has_no_backward_flops():
+    forward, half = _step_flops("resnet18", 3)
+    _, full = _step_flops("resnet18", 0)
+    assert forward < half < full
+
+
+def test_depthwise_convolution_backward_is_counted_with_its_groups():
+    conv = nn.Conv2d(64, 64, 3, padding=1, groups=64)
+    x = torch.randn(2, 64, 16, 16, requires_grad=True)
+    forward = count_flops(lambda: conv(x))
+    assert forward == 2 * 2 * 64 * 16 * 16 * 9
+    assert count_flops(lambda: conv(x).sum().backward()) == 3 * forward
+
+
+def test_peak_memory_sees_a_large_allocation():
+    meter = MemoryMeter(torch.device("cpu"))
+    meter.reset()
+    before = meter.peak_bytes()
+    block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+    assert meter.peak_bytes() >= before + 60 * 2**20
+    del block

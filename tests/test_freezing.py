@@ -1,0 +1,104 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workbench.backbones import get_backbone
+from workbench.errors import ConfigError
+from workbench.freezing import (count_params, frozen_depth_at, is_pinned, param_groups, set_freeze_depth,
+                                unfreeze_stage)
+from workbench.optim import make_optimizer
+
+
+def _model(name="resnet18", classes=5):
+    torch.manual_seed(0)
+    return get_backbone(name).build(pretrained=False, num_classes=classes)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_lite0", "mobilenet_v3_small"])
+def test_trainable_parameters_are_exactly_the_unfrozen_stages_and_head(name):
+    backbone = get_backbone(name)
+    counts = list(backbone.stage_param_counts().values())
+    head = 5 * _model(name).head.in_features + 5
+    for depth in range(len(counts) + 1):
+        model = _model(name)
+        set_freeze_depth(model, depth)
+        assert count_params(model, trainable_only=True) == sum(counts[depth:]) + head
+        assert count_params(model) == sum(counts) + head
+        assert model.no_grad_prefix == depth
+
+
+def test_linear_probe_trains_only_the_head():
+    model = _model()
+    set_freeze_depth(model, 5)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"head.weight", "head.bias"}
+
+
+def test_freeze_depth_out_of_range_is_refused():
+    with pytest.raises(ConfigError, match="use 0..5"):
+        set_freeze_depth(_model(), 6)
+
+
+def _bns(module):
+    return [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+def test_frozen_batchnorm_stays_in_eval_and_keeps_its_statistics_after_train():
+    model = _model()
+    set_freeze_depth(model, 3, bn_policy="frozen")
+    model.train()
+    frozen = _bns(model.stage_list()[0])
+    trainable = _bns(model.stage_list()[4])
+    assert all(not bn.training and is_pinned(bn) for bn in frozen)
+    assert all(bn.training for bn in trainable)
+    before = frozen[0].running_mean.clone()
+    F.cross_entropy(model(torch.randn(4, 3, 32, 32) * 3 + 1), torch.tensor([0, 1, 2, 3])).backward()
+    assert torch.equal(frozen[0].running_mean, before)
+    assert frozen[0].weight.grad is None
+
+
+def test_bn_policy_train_lets_frozen_batchnorm_re_estimate_statistics():
+    model = _model()
+    set_freeze_depth(model, 3, bn_policy="train")
+    model.train()
+    frozen = _bns(model.stage_list()[0])[0]
+    before = frozen.running_mean.clone()
+    model(torch.randn(4, 3, 32, 32) * 3 + 1)
+    assert frozen.training and not torch.equal(frozen.running_mean, before)
+    assert not frozen.weight.requires_grad
+
+
+def test_refreezing_shallower_releases_the_pinned_batchnorm():
+    model = _model()
+    set_freeze_depth(model, 5)
+    set_freeze_depth(model, 0)
+    model.train()
+    assert all(bn.training and not is_pinned(bn) for bn in _bns(model))
+
+
+def test_discriminative_learning_rates_decay_towards_the_input():
+    model = _model()
+    set_freeze_depth(model, 2)
+    groups = param_groups(model, lr=1e-2, backbone_mult=0.5, layer_decay=0.1)
+    assert [g["name"] for g in groups] == ["layer2", "layer3", "layer4", "head"]
+    assert [g["lr"] for g in groups] == pytest.approx([5e-5, 5e-4, 5e-3, 1e-2])
+    frozen = {id(p) for s in model.stage_list()[:2] for p in s.parameters()}
+    assert not frozen & {id(p) for g in groups for p in g["params"]}
+
+
+def test_gradual_unfreezing_adds_the_next_stage_as_a_new_group():
+    model = _model()
+    set_freeze_depth(model, 5)
+    optimizer = make_optimizer(param_groups(model, 1e-2, 0.1), "sgd", 1e-2, 0.0, 0.9)
+    assert unfreeze_stage(model, optimizer, 1e-2, 0.1) == "layer4"
+    assert [g["name"] for g in optimizer.param_groups] == ["head", "layer4"]
+    assert optimizer.param_groups[1]["lr"] == pytest.approx(1e-3)
+    assert model.no_grad_prefix == 4
+    assert all(p.requires_grad for p in model.stages["layer4"].parameters())
+    assert not any(p.requires_grad for p in model.stages["layer3"].parameters())
+
+
+def test_unfreeze_schedule():
+    assert [frozen_depth_at(e, 4, 2) for e in range(10)] == [4, 4, 3, 3, 2, 2, 1, 1, 0, 0]
+    assert frozen_depth_at(7, 3, 0) == 3

@@ -1,0 +1,102 @@
+from dataclasses import replace
+
+import pytest
+
+from workbench.errors import ConfigError
+from workbench.train import Hooks, StopRequested, train_run
+
+
+def test_a_run_records_every_epoch_and_its_costs(tiny, store):
+    record = train_run(tiny, store)
+    assert record.status == "completed" and len(record.epochs) == 2
+    first, last = record.epochs
+    assert first.images_seen == 12 and last.images_seen == 24
+    assert 0 < first.train_flops < last.train_flops == first.epoch_flops + last.epoch_flops
+    assert last.cum_s == pytest.approx(first.epoch_s + last.epoch_s)
+    assert last.trainable_params == last.total_params > 3_000_000
+    assert last.peak_mem_bytes > 0 and last.throughput > 0
+    assert set(last.lrs) == {"stem", "stage1", "stage2", "stage3", "stage4", "conv_head", "head"}
+    assert 0 <= record.test_acc <= 1 and len(record.confusion) == 3
+    assert sum(map(sum, record.confusion)) == record.data_sizes["test"]
+    saved = store.load(record.run_id)
+    assert saved.to_dict() == record.to_dict()
+
+
+def test_the_same_seed_gives_the_same_curve(tiny, store):
+    a = train_run(tiny, store)
+    b = train_run(tiny, store)
+    assert [e.train_loss for e in a.epochs] == [e.train_loss for e in b.epochs]
+    assert [e.val_acc for e in a.epochs] == [e.val_acc for e in b.epochs]
+
+
+def test_a_frozen_backbone_trains_only_the_head_and_costs_less(tiny, store):
+    full = train_run(tiny, store)
+    probe = train_run(replace(tiny, freeze_depth=6), store)
+    assert probe.epochs[-1].trainable_params == 1280 * 3 + 3
+    assert probe.epochs[-1].train_flops < full.epochs[-1].train_flops / 2.5
+    assert list(probe.epochs[-1].lrs) == ["head"]
+
+
+def test_gradual_unfreezing_thaws_a_stage_each_epoch(tiny, store):
+    record = train_run(replace(tiny, freeze_depth=6, unfreeze_every=1, epochs=3), store)
+    assert [e.frozen_stages for e in record.epochs] == [6, 5, 4]
+    assert list(record.epochs[-1].lrs) == ["head", "conv_head", "stage4"]
+    assert record.epochs[0].epoch_flops < record.epochs[2].epoch_flops
+
+
+class StopAfter(Hooks):
+    def __init__(self, epochs):
+        self.epochs = epochs
+        self.seen = 0
+
+    def on_epoch(self, record):
+        self.seen += 1
+
+    def should_stop(self):
+        return self.seen >= self.epochs
+
+
+def test_a_stop_request_saves_the_run_as_interrupted_with_finished_epochs(tiny, store):
+    with pytest.raises(StopRequested):
+        train_run(replace(tiny, epochs=5), store, hooks=StopAfter(2))
+    (record,), _ = store.scan()
+    assert record.status == "interrupted" and len(record.epochs) == 2 and record.finished
+
+
+def test_ctrl_c_mid_epoch_keeps_finished_epochs(tiny, store):
+    class CtrlC(Hooks):
+        def on_step(self, record, epoch, step, loss):
+            if epoch == 2 and step == 1:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(tiny, store, hooks=CtrlC())
+    (record,), _ = store.scan()
+    assert record.status == "interrupted" and [e.epoch for e in record.epochs] == [1]
+    assert train_run(tiny, store).status == "completed"  # the next run works
+
+
+def test_a_crash_is_recorded_as_failed_with_its_message(tiny, store):
+    class Crash(Hooks):
+        def on_epoch(self, record):
+            raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        train_run(tiny, store, hooks=Crash())
+    (record,), _ = store.scan()
+    assert record.status == "failed" and "disk on fire" in record.error and len(record.epochs) == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"freeze_depth": 7}, "use 0..6"),
+    ({"lr": 0.0}, "lr must be a positive number"),
+    ({"lr": float("nan")}, "lr must be a positive number"),
+    ({"epochs": 0}, "epochs must be at least 1"),
+    ({"batch_size": -1}, "batch_size must be at least 1"),
+    ({"image_size": 8}, "too small"),
+    ({"backbone": "alexnet"}, "unknown backbone"),
+])
+def test_bad_hyperparameters_are_refused_before_any_work(tiny, store, change, message):
+    with pytest.raises(ConfigError, match=message):
+        train_run(replace(tiny, **change), store)
+    assert store.scan() == ([], {})
