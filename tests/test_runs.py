@@ -19,7 +19,7 @@ def _record(run_id="r-1", epochs=2, **extra):
         record.epochs.append(EpochRecord(
             epoch=i + 1, train_loss=1.0, train_acc=0.4 + 0.2 * i, val_loss=1.0, val_acc=0.4 + 0.2 * i,
             lrs={"head": 0.1}, epoch_s=2.0, cum_s=2.0 * (i + 1), images_seen=10 * (i + 1), epoch_flops=100,
-            train_flops=100 * (i + 1), trainable_params=5, total_params=10, frozen_stages=0,
+            train_flops=100 * (i + 1), trainable_params=5, total_params=10, frozen_stages=0, cached_stages=0,
             peak_mem_bytes=1000, throughput=5.0))
     return record
 

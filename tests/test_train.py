@@ -100,3 +100,48 @@ def test_bad_hyperparameters_are_refused_before_any_work(tiny, store, change, me
     with pytest.raises(ConfigError, match=message):
         train_run(replace(tiny, **change), store)
     assert store.scan() == ([], {})
+
+
+@pytest.mark.parametrize("depth", [6, 3])
+def test_the_feature_cache_gives_exactly_the_same_numbers(tiny, store, depth):
+    cached = train_run(replace(tiny, freeze_depth=depth, epochs=3), store)
+    plain = train_run(replace(tiny, freeze_depth=depth, epochs=3, cache_features=False), store)
+    assert [e.train_loss for e in cached.epochs] == pytest.approx([e.train_loss for e in plain.epochs], rel=1e-5)
+    assert [e.val_acc for e in cached.epochs] == [e.val_acc for e in plain.epochs]
+    assert cached.test_acc == plain.test_acc
+    assert [e.cached_stages for e in cached.epochs] == [depth] * 3
+    assert [e.cached_stages for e in plain.epochs] == [0] * 3
+    # The prefix runs once (epoch 1), then later epochs cost only the trainable suffix.
+    assert cached.epochs[1].epoch_flops < plain.epochs[1].epoch_flops
+    assert cached.epochs[0].epoch_flops >= plain.epochs[0].epoch_flops * 0.99
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"augment": True}, "augmentation"),
+    ({"bn_policy": "train"}, "bn_policy=train"),
+    ({"freeze_depth": 0}, "no stage is frozen"),
+])
+def test_the_record_says_why_the_cache_was_not_used(tiny, store, change, reason):
+    record = train_run(replace(tiny, **{"freeze_depth": 3, **change}), store)
+    assert reason in record.speed_notes[0]
+    assert all(e.cached_stages == 0 for e in record.epochs)
+
+
+def test_gradual_unfreezing_rebuilds_the_cache_at_each_new_depth(tiny, store):
+    record = train_run(replace(tiny, freeze_depth=6, unfreeze_every=1, epochs=3), store)
+    assert [e.cached_stages for e in record.epochs] == [6, 5, 4]
+    assert record.speed_notes == ["epoch 1: frozen stages 1-6 cached", "epoch 2: frozen stages 1-5 cached",
+                                  "epoch 3: frozen stages 1-4 cached"]
+
+
+def test_frozen_stages_are_deterministic_in_training_mode():
+    import torch
+
+    from workbench.backbones import get_backbone
+    from workbench.freezing import set_freeze_depth
+
+    model = get_backbone("efficientnet_lite0").build(pretrained=False, num_classes=3)  # has stochastic depth
+    set_freeze_depth(model, 6)
+    model.train()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(model.features(x), model.features(x))

@@ -47,6 +47,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--schedule", choices=("constant", "cosine", "onecycle"), default=d.schedule)
     add("--weight-decay", type=float, default=d.weight_decay)
     add("--augment", action="store_true", help="random resized crops and flips on the training images")
+    add("--no-cache", dest="cache_features", action="store_false",
+        help="recompute frozen stages every step instead of caching their output")
+    add("--no-channels-last", dest="channels_last", action="store_false", help="keep the NCHW memory layout")
+    add("--cpu-bf16", action="store_true", help="bfloat16 autocast on the CPU")
+    add("--compile", action="store_true", help="torch.compile each stage")
     add("--split-seed", type=int, default=d.split_seed, help="seed of the train/val/test split")
     add("--target-acc", type=float, default=d.target_acc, help="validation accuracy that counts as reached")
     add("--device", choices=("auto", "cpu", "cuda"), default=d.device)

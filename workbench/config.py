@@ -43,6 +43,10 @@ class RunConfig:
     weight_decay: float = 1e-4
     momentum: float = 0.9
     augment: bool = False
+    cache_features: bool = True
+    channels_last: bool = True  # NHWC memory layout: faster for depthwise convolutions and on GPUs
+    cpu_bf16: bool = False  # bfloat16 autocast on the CPU (CUDA always uses mixed precision)
+    compile: bool = False  # torch.compile each stage (slow to start, faster steps on long runs)
     seed: int = 0
     split_seed: int = 0
     device: str = "auto"

@@ -4,10 +4,11 @@ Small verbs over a `StagedNet`'s stages, each named for what a teacher would say
 freeze these stages, make those trainable, give earlier stages smaller learning rates,
 unfreeze one more stage. The BatchNorm question is answered explicitly by ``bn_policy``:
 
-* ``"frozen"`` (default): BatchNorm layers in frozen stages stay in eval mode — their running
-  statistics are not touched, even after ``model.train()``.
-* ``"train"``: they follow ``model.train()`` like every other layer and keep re-estimating
-  their statistics from the new data, as the classic tutorial code does.
+* ``"frozen"`` (default): a frozen stage is a fixed function. It stays in eval mode even after
+  ``model.train()``: BatchNorm keeps its running statistics, dropout and stochastic depth are
+  off. (That is also what makes its output cacheable.)
+* ``"train"``: frozen stages follow ``model.train()`` like every other layer, so BatchNorm keeps
+  re-estimating its statistics from the new data, as the classic tutorial code does.
 """
 
 from __future__ import annotations
@@ -22,28 +23,25 @@ from workbench.backbones import StagedNet
 from workbench.errors import ConfigError
 
 BN_POLICIES = ("frozen", "train")
-BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 def _stay_in_eval(self: nn.Module, mode: bool = True) -> nn.Module:
-    """Replacement ``train`` for a pinned BatchNorm layer: it ignores the request."""
+    """Replacement ``train`` for a pinned module: it and everything in it stay in eval mode."""
     return nn.Module.train(self, False)
 
 
 def freeze(modules: Iterable[nn.Module], train_bn: bool = False) -> None:
-    """Stop gradients; unless ``train_bn``, pin BatchNorm layers in eval mode."""
+    """Stop gradients; unless ``train_bn``, pin the modules in eval mode (BatchNorm included)."""
     for module in modules:
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         if not train_bn:
-            for layer in module.modules():
-                if isinstance(layer, BATCH_NORMS):
-                    layer.train = types.MethodType(_stay_in_eval, layer)
-                    layer.eval()
+            module.train = types.MethodType(_stay_in_eval, module)
+            module.eval()
 
 
 def make_trainable(modules: Iterable[nn.Module]) -> None:
-    """Let gradients flow again and release any pinned BatchNorm layers."""
+    """Let gradients flow again and release anything pinned in eval mode."""
     for module in modules:
         for parameter in module.parameters():
             parameter.requires_grad_(True)

@@ -13,12 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workbench.backbones import get_backbone
 from workbench.config import RunConfig
 from workbench.data import load_data
-from workbench.freezing import param_groups, set_freeze_depth
+from workbench.freezing import param_groups
 from workbench.optim import make_optimizer
-from workbench.train import Batches, resolve_device
+from workbench.train import build_model, resolve_device, split_batches
 
 SMOOTHING = 0.8
 DIVERGED = 4.0  # stop once the smoothed loss exceeds this multiple of its best
@@ -37,15 +36,10 @@ def find_lr(config: RunConfig, start_lr: float = 1e-6, end_lr: float = 1.0, step
     device = resolve_device(config.device)
     data = load_data(config.dataset, config.image_size, config.split_seed, config.train_per_class,
                      config.max_eval_per_class, config.data_dir)
-    backbone = get_backbone(config.backbone)
-    torch.manual_seed(config.seed)
-    model = backbone.build(config.pretrained, data.num_classes).to(device)
-    set_freeze_depth(model, config.freeze_depth, config.bn_policy)
+    model = build_model(config, data.num_classes, device)
     optimizer = make_optimizer(param_groups(model, start_lr, config.lr_backbone_mult, config.layer_decay),
                                config.optimizer, start_lr, config.weight_decay, config.momentum)
-    mean = torch.tensor(backbone.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(backbone.std, device=device).view(1, 3, 1, 1)
-    train = Batches(data.images["train"], data.labels["train"], mean, std, device)
+    train = split_batches(config, data, device)["train"]
     generator = torch.Generator().manual_seed(config.seed)
     growth = (end_lr / start_lr) ** (1 / max(steps - 1, 1))
     lrs, losses, smoothed, best = [], [], 0.0, math.inf

@@ -27,6 +27,7 @@ class EpochRecord:
     trainable_params: int
     total_params: int
     frozen_stages: int
+    cached_stages: int  # leading stages whose output came from the feature cache (0: none)
     peak_mem_bytes: int
     throughput: float  # training images per second in this epoch
 
@@ -45,6 +46,7 @@ class RunRecord:
     data_sizes: dict[str, int] = field(default_factory=dict)
     data_notes: list[str] = field(default_factory=list)
     environment: dict = field(default_factory=dict)
+    speed_notes: list[str] = field(default_factory=list)
     epochs: list[EpochRecord] = field(default_factory=list)
     test_acc: float | None = None
     per_class_acc: list[float] | None = None

@@ -23,6 +23,7 @@ from workbench.config import RunConfig
 from workbench.cost import MemoryMeter, count_flops
 from workbench.data import DataBundle, load_data
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.feature_cache import MAX_CACHE_BYTES, Features, cache_blocker, cache_bytes, compute_features
 from workbench.freezing import count_params, frozen_depth_at, param_groups, set_freeze_depth, unfreeze_stage
 from workbench.optim import current_lrs, lr_factor, make_optimizer, set_lr_factor
 from workbench.records import EpochRecord, RunRecord
@@ -67,6 +68,9 @@ class Batches:
     mean: torch.Tensor
     std: torch.Tensor
     device: torch.device
+    channels_last: bool = False
+
+    start = 0  # images enter the network at its first stage
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -75,25 +79,30 @@ class Batches:
         x = self.images[index].to(self.device, non_blocking=True).float().div_(255)
         if augment is not None:
             x = random_resized_crop_flip(x, augment)
-        return (x - self.mean) / self.std, self.labels[index].to(self.device)
+        x = (x - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, self.labels[index].to(self.device)
 
 
-def _autocast(device: torch.device):
-    """Mixed precision on CUDA (bf16 where supported); full precision on the CPU."""
-    if device.type != "cuda":
-        return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
+def autocast(device: torch.device, cpu_bf16: bool = False):
+    """Mixed precision on CUDA (bf16 where supported); on the CPU only if asked for."""
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    if cpu_bf16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return nullcontext()
 
 
-def evaluate(model: StagedNet, data: Batches) -> tuple[float, float, torch.Tensor]:
+def evaluate(model: StagedNet, data: Batches | Features, cpu_bf16: bool = False) -> tuple[float, float, torch.Tensor]:
     """Mean loss, accuracy and the predicted class of every image."""
     model.eval()
     total_loss, predictions = 0.0, []
-    with torch.inference_mode(), _autocast(data.device):
+    with torch.inference_mode(), autocast(data.device, cpu_bf16):
         for index in torch.arange(len(data)).split(EVAL_BATCH):
             x, y = data.get(index)
-            logits = model(x).float()
+            logits = model.head(model.features(x, data.start)).float()
             total_loss += F.cross_entropy(logits, y, reduction="sum").item()
             predictions.append(logits.argmax(1).cpu())
     predicted = torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
@@ -106,9 +115,42 @@ def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, num_classes:
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def _environment(device: torch.device) -> dict:
+def build_model(config: RunConfig, num_classes: int, device: torch.device) -> StagedNet:
+    """The network as ``config`` asks: weights, frozen stages, memory layout, compilation."""
+    torch.manual_seed(config.seed)
+    model = get_backbone(config.backbone).build(config.pretrained, num_classes).to(device)
+    set_freeze_depth(model, config.freeze_depth, config.bn_policy)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if config.compile:
+        for stage in model.stage_list():
+            stage.forward = torch.compile(stage.forward)
+    return model
+
+
+def split_batches(config: RunConfig, data: DataBundle, device: torch.device) -> dict[str, Batches]:
+    """Each split's in-memory images, normalised with the backbone's own mean and std."""
+    backbone = get_backbone(config.backbone)
+    mean = torch.tensor(backbone.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(backbone.std, device=device).view(1, 3, 1, 1)
+    return {s: Batches(data.images[s], data.labels[s], mean, std, device, config.channels_last)
+            for s in ("train", "val", "test")}
+
+
+def _environment(device: torch.device, config: RunConfig) -> dict:
+    """What the run ran on and which speed features it used."""
     return {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "amp": device.type == "cuda", "python": platform.python_version()}
+            "python": platform.python_version(), "channels_last": config.channels_last,
+            "mixed_precision": "cuda-amp" if device.type == "cuda" else ("cpu-bf16" if config.cpu_bf16 else "off"),
+            "compiled": config.compile, "frozen_stages_without_autograd": True}
+
+
+def _note_cache(record: RunRecord, epoch: int, blocker: str | None, depth: int) -> None:
+    """Say in the record, once per change, whether the frozen prefix is cached and why not."""
+    note = f"epoch {epoch}: " + (f"frozen stages 1-{depth} cached" if blocker is None else f"no feature cache: {blocker}")
+    previous = next((n for n in reversed(record.speed_notes) if n.startswith("epoch ")), None)
+    if previous is None or previous.split(": ", 1)[1] != note.split(": ", 1)[1]:
+        record.speed_notes.append(note)
 
 
 def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBundle | None = None,
@@ -125,18 +167,12 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
     if data is None:
         data = load_data(config.dataset, config.image_size, config.split_seed, config.train_per_class,
                          config.max_eval_per_class, config.data_dir)
-    backbone = get_backbone(config.backbone)
-
-    torch.manual_seed(config.seed)
-    model = backbone.build(config.pretrained, data.num_classes).to(device)
-    set_freeze_depth(model, config.freeze_depth, config.bn_policy)
+    model = build_model(config, data.num_classes, device)
     optimizer = make_optimizer(param_groups(model, config.lr, config.lr_backbone_mult, config.layer_decay),
                                config.optimizer, config.lr, config.weight_decay, config.momentum)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
 
-    mean = torch.tensor(backbone.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(backbone.std, device=device).view(1, 3, 1, 1)
-    splits = {s: Batches(data.images[s], data.labels[s], mean, std, device) for s in ("train", "val", "test")}
+    splits = split_batches(config, data, device)
     train = splits["train"]
     steps_per_epoch = max(1, math.ceil(len(train) / config.batch_size))
     total_steps = steps_per_epoch * config.epochs
@@ -147,16 +183,16 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
         run_id=new_id(f"{role[0]}-" if role != "single" else "r-"), config=config.to_dict(), role=role,
         comparison_id=comparison_id, created=now_iso(), classes=list(data.classes),
         data_sizes={s: len(b) for s, b in splits.items()}, data_notes=list(data.notes),
-        environment=_environment(device),
+        environment=_environment(device, config),
     )
     store.save(record)
     hooks.on_start(record, steps_per_epoch)
     meter = MemoryMeter(device)
     meter.reset()
 
-    def train_step(x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
-        with _autocast(device):
-            logits = model(x)
+    def train_step(x: torch.Tensor, y: torch.Tensor, start: int) -> tuple[float, int]:
+        with autocast(device, config.cpu_bf16):
+            logits = model.head(model.features(x, start))
             loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -166,6 +202,7 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
 
     step_count, images_seen, total_flops, cum_s = 0, 0, 0, 0.0
     flops_per_image: float | None = None
+    cached: dict[str, Features] = {}
     try:
         for epoch in range(config.epochs):
             # Gradual unfreezing: thaw stages from the top down on schedule, each with a new optimizer group.
@@ -173,22 +210,38 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
                 unfreeze_stage(model, optimizer, config.lr, config.lr_backbone_mult, config.layer_decay)
                 flops_per_image = None
             started = time.perf_counter()
+            epoch_flops = 0
+            depth = model.no_grad_prefix
+            blocker = cache_blocker(model, config.cache_features, config.bn_policy, config.augment)
+            if blocker is None and cache_bytes(model, train, depth) > MAX_CACHE_BYTES:
+                blocker = f"the cache would need more than {MAX_CACHE_BYTES / 2**30:.0f} GiB"
+            if blocker is None and (not cached or cached["train"].start != depth):
+                # The frozen prefix runs once per image here, instead of once per image per epoch.
+                model.train()
+                epoch_flops += count_flops(lambda: cached.update(train=compute_features(model, train, depth)))
+                cached.update({s: compute_features(model, splits[s], depth) for s in ("val", "test")})
+                flops_per_image = None
+            elif blocker is not None:
+                cached.clear()
+            _note_cache(record, epoch + 1, blocker, depth)
+            inputs = cached if cached else splits
             model.train()
-            loss_sum, correct, seen, epoch_flops = 0.0, 0, 0, 0
+            loss_sum, correct, seen = 0.0, 0, 0
             batches = torch.randperm(len(train), generator=shuffle).split(config.batch_size)
             if len(batches) > 1 and len(batches[-1]) == 1:
                 batches = batches[:-1]  # BatchNorm cannot train on a batch of one image
             for step, index in enumerate(batches):
                 if hooks.should_stop():
                     raise StopRequested
-                x, y = train.get(index, augment)
+                x, y = inputs["train"].get(index, augment)
+                start = inputs["train"].start
                 set_lr_factor(optimizer, lr_factor(config.schedule, step_count, total_steps))
                 if flops_per_image is None:
                     result: list = []
-                    flops_per_image = count_flops(lambda: result.append(train_step(x, y))) / len(y)
+                    flops_per_image = count_flops(lambda: result.append(train_step(x, y, start))) / len(y)
                     loss, hits = result[0]
                 else:
-                    loss, hits = train_step(x, y)
+                    loss, hits = train_step(x, y, start)
                 step_count += 1
                 loss_sum += loss * len(y)
                 correct += hits
@@ -196,7 +249,7 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
                 epoch_flops += int(flops_per_image * len(y))
                 hooks.on_step(record, epoch + 1, step + 1, loss)
             train_s = time.perf_counter() - started
-            val_loss, val_acc, _ = evaluate(model, splits["val"])
+            val_loss, val_acc, _ = evaluate(model, inputs["val"], config.cpu_bf16)
             epoch_s = time.perf_counter() - started
             cum_s += epoch_s
             images_seen += seen
@@ -206,12 +259,12 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
                 val_loss=val_loss, val_acc=val_acc, lrs=current_lrs(optimizer), epoch_s=epoch_s, cum_s=cum_s,
                 images_seen=images_seen, epoch_flops=epoch_flops, train_flops=total_flops,
                 trainable_params=count_params(model, trainable_only=True), total_params=count_params(model),
-                frozen_stages=model.no_grad_prefix, peak_mem_bytes=meter.peak_bytes(),
+                frozen_stages=model.no_grad_prefix, cached_stages=inputs["train"].start, peak_mem_bytes=meter.peak_bytes(),
                 throughput=seen / train_s if train_s > 0 else 0.0,
             ))
             store.save(record)
             hooks.on_epoch(record)
-        _, test_acc, predicted = evaluate(model, splits["test"])
+        _, test_acc, predicted = evaluate(model, (cached or splits)["test"], config.cpu_bf16)
         confusion = confusion_matrix(splits["test"].labels, predicted, data.num_classes)
         record.test_acc = test_acc
         record.confusion = confusion.tolist()
