@@ -40,8 +40,8 @@ VAL_FRACTION = 0.2
 TEST_FRACTION = 0.2
 DEFAULT_DATA_DIR = Path(os.environ.get("WORKBENCH_DATA", "./data"))
 
-Loader = Callable[[np.ndarray, int], tuple[torch.Tensor, np.ndarray]]
-"""(indices, size) -> (uint8 images, mask of indices that decoded); unreadable images are dropped."""
+Loader = Callable[[np.ndarray, int], tuple[torch.Tensor, np.ndarray, dict[str, int]]]
+"""(indices, size) -> (uint8 images, mask of the indices that decoded, {why skipped: count})."""
 
 
 @dataclass
@@ -123,7 +123,7 @@ def digits_source(subset: str | None = None) -> ImageSource:
     labels = np.array([remap[t] for t in digits.target[mask]])
 
     def load(indices: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray]:
-        return resize_square(pixels[torch.as_tensor(indices)], size), np.ones(len(indices), bool)
+        return resize_square(pixels[torch.as_tensor(indices)], size), np.ones(len(indices), bool), {}
 
     name = "digits" if subset is None else f"digits:{subset}"
     return ImageSource(name, [str(c) for c in keep], labels, load)
@@ -167,7 +167,7 @@ def textures_source() -> ImageSource:
 
     def load(indices: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray]:
         chosen = [resize_square(patches[i][None, None], size) for i in indices]
-        return torch.cat(chosen), np.ones(len(indices), bool)
+        return torch.cat(chosen), np.ones(len(indices), bool), {}
 
     return ImageSource("textures", list(TEXTURE_PHOTOS), np.array(labels), load, predefined=np.array(splits))
 
@@ -301,11 +301,10 @@ def load_data(
     images, labels = {}, {}
     notes = list(source.notes)
     for split, indices in splits.items():
-        pixels, ok = source.load(indices, image_size)
+        pixels, ok, skipped = source.load(indices, image_size)
         images[split] = pixels
         labels[split] = torch.as_tensor(source.labels[indices][ok], dtype=torch.long)
-        if not ok.all():
-            notes.append(f"{split}: skipped {int((~ok).sum())} unreadable image(s)")
+        notes += [f"{split}: skipped {count} {why}" for why, count in skipped.items()]
     if labels["train"].unique().numel() < 2:
         raise DataError(f"{spec}: the training split has fewer than two classes; add images to more class folders")
     bundle = DataBundle(source.name, source.classes, images, labels, notes)

@@ -23,3 +23,7 @@ class WeightsError(WorkbenchError):
 
 class RunStoreError(WorkbenchError):
     """The run folder cannot be written or a record cannot be read."""
+
+
+class ResourceError(WorkbenchError):
+    """The machine ran out of something (GPU memory); the message says what to shrink."""

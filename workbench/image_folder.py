@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -71,13 +72,14 @@ def image_folder_source(root: Path) -> ImageSource:
     remap = {old: new for new, old in enumerate(kept)}
     labels_array = np.array([remap[label] for label in labels])
 
-    def load(indices: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray]:
+    def load(indices: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray, dict[str, int]]:
         decoded = [decode_image(files[i], size) for i in indices]
-        ok = np.array([image is not None for image in decoded], dtype=bool)
-        images = [image for image in decoded if image is not None]
+        ok = np.array([isinstance(image, torch.Tensor) for image in decoded], dtype=bool)
+        skipped = Counter(image for image in decoded if isinstance(image, str))
+        images = [image for image in decoded if isinstance(image, torch.Tensor)]
         if not images:
-            return torch.empty(0, 3, size, size, dtype=torch.uint8), ok
-        return torch.stack(images), ok
+            return torch.empty(0, 3, size, size, dtype=torch.uint8), ok, dict(skipped)
+        return torch.stack(images), ok, dict(skipped)
 
     predefined = np.array(splits) if layout else None
     return ImageSource(f"imagefolder:{root}", [classes[k] for k in kept], labels_array, load, predefined, notes)
@@ -95,8 +97,16 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode_image(path: Path, size: int) -> torch.Tensor | None:
-    """One image file -> uint8 (3, size, size), or None if it cannot be decoded safely."""
+UNREADABLE = "unreadable, truncated or corrupt file(s)"
+
+
+def too_large() -> str:
+    return (f"image(s) over {Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (decompression-bomb guard); "
+            f"shrink them to use them")
+
+
+def decode_image(path: Path, size: int) -> torch.Tensor | str:
+    """One image file -> uint8 (3, size, size), or the reason it was skipped."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -107,7 +117,9 @@ def decode_image(path: Path, size: int) -> torch.Tensor | None:
                 if factor > 1:  # shrink huge images cheaply before the exact antialiased resize
                     image = image.reduce(factor)
                 array = np.asarray(image, dtype=np.float32) / 255.0
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return too_large()
+    except (OSError, ValueError, SyntaxError):
+        return UNREADABLE
     tensor = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
     return resize_square(tensor, size)[0]

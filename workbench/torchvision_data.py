@@ -69,7 +69,7 @@ def torchvision_source(name: str, data_dir: Path) -> ImageSource:
             image = dataset[j][0].convert("RGB")
             array = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
             images.append(resize_square(array[None], size)[0])
-        return torch.stack(images), np.ones(len(indices), bool)
+        return torch.stack(images), np.ones(len(indices), bool), {}
 
     predefined = np.array(splits) if len(info.splits) > 1 else None
     return ImageSource(name, classes, np.array(labels), load, predefined)

@@ -22,7 +22,7 @@ from workbench.backbones import StagedNet, get_backbone
 from workbench.config import RunConfig
 from workbench.cost import MemoryMeter, count_flops
 from workbench.data import DataBundle, load_data
-from workbench.errors import ConfigError, WorkbenchError
+from workbench.errors import ConfigError, ResourceError, RunStoreError, WorkbenchError
 from workbench.feature_cache import MAX_CACHE_BYTES, Features, cache_blocker, cache_bytes, compute_features
 from workbench.freezing import count_params, frozen_depth_at, param_groups, set_freeze_depth, unfreeze_stage
 from workbench.optim import current_lrs, lr_factor, make_optimizer, set_lr_factor
@@ -276,6 +276,11 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
     except (KeyboardInterrupt, StopRequested):
         record.status = "interrupted"
         raise
+    except torch.cuda.OutOfMemoryError as exc:
+        message = (f"out of GPU memory at batch size {config.batch_size} and image size {config.image_size}; "
+                   f"try --batch-size {max(1, config.batch_size // 2)} or a smaller --image-size")
+        record.status, record.error = "failed", message
+        raise ResourceError(message) from exc
     except WorkbenchError as exc:
         record.status, record.error = "failed", str(exc)
         raise
@@ -287,3 +292,20 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
         store.save(record)
         hooks.on_end(record)
     return record
+
+
+def restore_model(store: RunStore, run_id: str, device: str = "cpu") -> StagedNet:
+    """The trained network of a run saved with a checkpoint, ready for inference."""
+    record = store.load(run_id)
+    config = RunConfig.from_dict(record.config)
+    model = get_backbone(config.backbone).build(pretrained=False, num_classes=len(record.classes))
+    state = store.load_checkpoint(run_id)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise RunStoreError(
+            f"the checkpoint of run {run_id} does not fit {config.backbone} with {len(record.classes)} classes "
+            f"({first[:120]}); it belongs to another architecture or class count"
+        ) from None
+    return model.to(resolve_device(device)).eval()
