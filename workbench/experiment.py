@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from workbench.config import ComparisonConfig
 from workbench.data import load_data
+from workbench.errors import ConfigError
 from workbench.records import RunRecord
 from workbench.runs import RunStore, new_id
 from workbench.train import Hooks, train_run
@@ -36,8 +37,10 @@ def _mean_std(values: list) -> tuple[float | None, float | None]:
     return statistics.fmean(present), statistics.pstdev(present) if len(present) > 1 else 0.0
 
 
-def aggregate(records: list[RunRecord]) -> dict:
+def aggregate(records: list[RunRecord]) -> dict | None:
     """One run's summary, or for several seeds the mean (and ``*_std``) of each number and epoch."""
+    if not records:
+        return None
     if len(records) == 1:
         return records[0].summary()
     summaries = [r.summary() for r in records]
@@ -90,3 +93,32 @@ def load_comparison(store: RunStore, comparison_id: str) -> Comparison:
     comparison.transfer = [r for r in records if r.role == "transfer"]
     comparison.scratch = [r for r in records if r.role == "scratch"]
     return comparison
+
+
+SWEEPABLE = ("freeze_depth", "lr", "train_per_class")
+
+
+def sweep_configs(base: ComparisonConfig, parameter: str, values: list) -> list[ComparisonConfig]:
+    """One comparison per value of ``parameter`` (a transfer-run setting), everything else equal."""
+    if parameter not in SWEEPABLE:
+        raise ConfigError(f"cannot sweep {parameter!r}; choose one of {', '.join(SWEEPABLE)}")
+    if not values:
+        raise ConfigError("a sweep needs at least one value")
+    configs = [ComparisonConfig(replace(base.transfer, **{parameter: value}), base.scratch_lr, list(base.seeds))
+               for value in values]
+    for config in configs:
+        config.validate()
+    return configs
+
+
+def sweep_points(comparisons: list[Comparison], parameter: str) -> list[dict]:
+    """For a sweep plot: each comparison's value of ``parameter`` with both runs' summaries."""
+    points = []
+    for comparison in comparisons:
+        if not comparison.transfer:
+            continue
+        summary = comparison.summary()
+        points.append({parameter: comparison.transfer[0].config.get(parameter),
+                       "comparison_id": comparison.comparison_id,
+                       "transfer": summary["transfer"], "scratch": summary["scratch"]})
+    return points

@@ -49,12 +49,17 @@ def verdict(transfer: dict, scratch: dict) -> str:
     return f"neither run reached {target} val acc"
 
 
+def comparison_rows(summary: dict) -> list[tuple[str, str, str]]:
+    """(measure, transfer, scratch) as displayed text; a missing run shows as '-'."""
+    transfer, scratch = summary.get("transfer") or {}, summary.get("scratch") or {}
+    return [(label, render(transfer.get(key)) if transfer else "-", render(scratch.get(key)) if scratch else "-")
+            for label, key, render in ROWS]
+
+
 def comparison_table(summary: dict) -> str:
-    transfer, scratch = summary["transfer"], summary["scratch"]
     lines = [f"{'':18}{'transfer':>16}{'scratch':>16}"]
-    for label, key, render in ROWS:
-        lines.append(f"{label:18}{render(transfer.get(key)):>16}{render(scratch.get(key)):>16}")
-    lines.append(verdict(transfer, scratch))
+    lines += [f"{label:18}{t:>16}{s:>16}" for label, t, s in comparison_rows(summary)]
+    lines.append(verdict(summary["transfer"], summary["scratch"]))
     return "\n".join(lines)
 
 

@@ -1,0 +1,251 @@
+"""Transfer Workbench dashboard: launch comparisons and sweeps, watch transfer vs scratch side by side.
+
+    streamlit run dashboard.py                       # run folder: $WORKBENCH_RUNS or ./runs
+    streamlit run dashboard.py -- --runs-dir PATH
+
+Only layout lives here: training runs in `workbench.jobs`, charts come from `workbench.plots`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+from workbench import plots
+from workbench.backbones import get_backbone, list_backbones
+from workbench.config import ComparisonConfig, RunConfig
+from workbench.data import list_datasets
+from workbench.errors import WorkbenchError
+from workbench.experiment import SWEEPABLE, load_comparison, sweep_configs, sweep_points
+from workbench.jobs import Job
+from workbench.report import comparison_rows, human_count, verdict
+from workbench.runs import RunStore, runs_dir_from_env
+
+LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+DATASET_CHOICES = ["textures", "digits", "digits:0-4", "digits:5-9", "imagefolder:PATH",
+                   "cifar10", "flowers102", "oxford_pets", "eurosat", "dtd"]
+X_AXIS_LABELS = {"epoch": "epoch", "seconds": "wall-clock seconds", "flops": "training FLOPs"}
+
+
+def runs_dir() -> Path:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs-dir", default=None)
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    return Path(known.runs_dir) if known.runs_dir else runs_dir_from_env()
+
+
+@st.cache_resource
+def job_board() -> dict:
+    """One slot per server process: a page reload finds the job still running instead of starting another."""
+    return {"job": None}
+
+
+def current_job() -> Job | None:
+    return job_board()["job"]
+
+
+def launch(configs: list[ComparisonConfig], store: RunStore, label: str) -> None:
+    job = current_job()
+    if job is not None and job.running:
+        st.sidebar.warning("a job is already running; stop it first")
+        return
+    job_board()["job"] = Job(configs, store, label=label).start()
+
+
+def parse_values(text: str, parameter: str) -> list:
+    cast = float if parameter == "lr" else int
+    try:
+        return [cast(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise WorkbenchError(f"cannot read the sweep values {text!r}; write numbers separated by commas") from None
+
+
+# --- sidebar: what to run -------------------------------------------------------------------------
+
+
+def sidebar(store: RunStore) -> None:
+    st.sidebar.header("Launch")
+    defaults = RunConfig()
+    backbone_name = st.sidebar.selectbox(
+        "backbone", list_backbones(), index=list_backbones().index(defaults.backbone),
+        format_func=lambda n: f"{n} ({human_count(get_backbone(n).total_params())} params"
+                              f"{', offline' if get_backbone(n).weights_available_offline() else ', download'})")
+    backbone = get_backbone(backbone_name)
+    counts = backbone.stage_param_counts()
+    freeze = st.sidebar.slider("freeze depth (stages)", 0, backbone.num_stages, 0,
+                               help="0 fine-tunes everything; the maximum trains only the new head")
+    st.sidebar.plotly_chart(plots.stage_map(counts, freeze), key="stage_map", config={"displayModeBar": False})
+    lr = st.sidebar.select_slider("learning rate (head)", LEARNING_RATES, value=defaults.lr, format_func="{:.0e}".format)
+    scratch_lr = st.sidebar.select_slider("scratch learning rate", LEARNING_RATES, value=ComparisonConfig().scratch_lr,
+                                          format_func="{:.0e}".format)
+    bn_policy = st.sidebar.radio("BatchNorm in frozen stages", ["frozen", "train"], horizontal=True,
+                                 help="frozen keeps ImageNet statistics; train re-estimates them from your batches")
+    with st.sidebar.expander("discriminative LR and gradual unfreezing"):
+        backbone_mult = st.number_input("backbone LR multiplier", 0.001, 1.0, 1.0, format="%.3f")
+        layer_decay = st.number_input("layer-wise decay", 0.1, 1.0, 1.0, step=0.05)
+        unfreeze_every = st.number_input("unfreeze a stage every N epochs (0 = off)", 0, 50, 0)
+    dataset = st.sidebar.selectbox("dataset", DATASET_CHOICES, help="; ".join(f"{k}: {v}" for k, v in list_datasets().items()))
+    if dataset == "imagefolder:PATH":
+        folder = st.sidebar.text_input("image folder (one sub-folder per class)", "")
+        dataset = f"imagefolder:{folder}"
+    per_class = st.sidebar.number_input("labels per class", 1, 5000, defaults.train_per_class)
+    epochs = st.sidebar.number_input("epochs", 1, 200, defaults.epochs)
+    image_size = st.sidebar.select_slider("image size", [32, 48, 64, 96, 128, 160, 224], value=defaults.image_size)
+    seeds_text = st.sidebar.text_input("seeds", "0", help="several, e.g. '0 1 2', show mean and spread")
+    mode = st.sidebar.radio("what to run", ["comparison", "sweep"], horizontal=True)
+    if mode == "sweep":
+        parameter = st.sidebar.selectbox("sweep over", SWEEPABLE)
+        suggestion = {"freeze_depth": " ".join(str(d) for d in range(backbone.num_stages + 1)),
+                      "lr": "1e-4 3e-4 1e-3 3e-3", "train_per_class": "2 5 10 20"}[parameter]
+        values_text = st.sidebar.text_input("values", suggestion)
+
+    job = current_job()
+    busy = job is not None and job.running
+    left, right = st.sidebar.columns(2)
+    if left.button("Launch", type="primary", disabled=busy, key="launch"):
+        try:
+            seeds = [int(s) for s in seeds_text.replace(",", " ").split()]
+            transfer = RunConfig(backbone=backbone_name, freeze_depth=freeze, lr=lr, bn_policy=bn_policy,
+                                 lr_backbone_mult=backbone_mult, layer_decay=layer_decay,
+                                 unfreeze_every=int(unfreeze_every), dataset=dataset, train_per_class=int(per_class),
+                                 epochs=int(epochs), image_size=image_size)
+            base = ComparisonConfig(transfer, scratch_lr=scratch_lr, seeds=seeds)
+            if mode == "sweep":
+                launch(sweep_configs(base, parameter, parse_values(values_text, parameter)), store, f"sweep {parameter}")
+            else:
+                launch([base.validate()], store, "comparison")
+            st.rerun()
+        except ValueError:
+            st.sidebar.error("seeds must be whole numbers, e.g. 0 1 2")
+        except WorkbenchError as exc:
+            st.sidebar.error(str(exc))
+    if right.button("Stop", disabled=not busy, key="stop"):
+        job.stop()
+
+
+# --- main area: what happened ---------------------------------------------------------------------
+
+
+def show_comparison(store: RunStore, comparison_id: str, x_axis: str) -> None:
+    comparison = load_comparison(store, comparison_id)
+    summary = comparison.summary()
+    if not summary["transfer"] and not summary["scratch"]:
+        st.info("waiting for the first epoch...")
+        return
+    st.plotly_chart(plots.learning_curves(summary, x_axis), key=f"curves-{comparison_id}")
+    left, right = st.columns([2, 3])
+    rows = comparison_rows(summary)
+    left.dataframe({"measure": [r[0] for r in rows], "transfer": [r[1] for r in rows], "scratch": [r[2] for r in rows]},
+                   hide_index=True, key=f"costs-{comparison_id}")
+    if summary["transfer"] and summary["scratch"]:
+        left.markdown(f"**{verdict(summary['transfer'], summary['scratch'])}**")
+    right.plotly_chart(plots.cost_bars(summary), key=f"cost-bars-{comparison_id}")
+    statuses = {r.run_id: r.status for r in comparison.transfer + comparison.scratch}
+    for run_id, status in statuses.items():
+        if status != "completed":
+            st.caption(f"run {run_id}: {status}")
+    finished = [r for r in comparison.transfer[:1] + comparison.scratch[:1] if r.confusion]
+    if finished:
+        with st.expander("per-class accuracy and confusion matrices"):
+            st.plotly_chart(plots.per_class_accuracy({r.role: (r.per_class_acc, r.classes) for r in finished}),
+                            key=f"per-class-{comparison_id}")
+            for column, record in zip(st.columns(len(finished)), finished):
+                column.plotly_chart(plots.confusion_heatmap(record.confusion, record.classes, record.role),
+                                    key=f"confusion-{record.run_id}")
+    run_ids = [r.run_id for r in comparison.transfer + comparison.scratch]
+    a, b = st.columns(2)
+    a.download_button("runs as CSV", store.export_csv(run_ids), f"{comparison_id}.csv", "text/csv",
+                      key=f"csv-{comparison_id}")
+    b.download_button("curves as HTML", plots.learning_curves(summary, x_axis).to_html(include_plotlyjs="cdn"),
+                      f"{comparison_id}-curves.html", "text/html", key=f"html-{comparison_id}")
+
+
+def comparison_tab(store: RunStore, comparisons: dict) -> None:
+    job = current_job()
+    ids = list(comparisons)
+    if job is not None:
+        ids = [c for c in reversed(job.comparison_ids) if c not in ids] + ids
+    if not ids:
+        return
+    chosen = st.selectbox("comparison", ids, format_func=lambda c: describe(comparisons.get(c), c), key="chosen")
+    x_axis = st.radio("x axis", list(X_AXIS_LABELS), format_func=X_AXIS_LABELS.get, horizontal=True, key="x_axis")
+    show_comparison(store, chosen, x_axis)
+
+
+def describe(records: list | None, comparison_id: str) -> str:
+    if not records:
+        return f"{comparison_id} (starting)"
+    config = records[0].config
+    return (f"{comparison_id}: {config['backbone']} freeze {config['freeze_depth']} lr {config['lr']:.0e} "
+            f"on {config['dataset']} ({config['train_per_class']}/class)")
+
+
+def store_tab(store: RunStore, comparisons: dict, problems: dict) -> None:
+    for run_id, problem in problems.items():
+        st.warning(f"run {run_id} is shown as unreadable: {problem}")
+    if not comparisons:
+        st.info("no comparisons recorded yet")
+        return
+    # No key: when new comparisons arrive, the selection starts again from the newest twelve.
+    chosen = st.multiselect("comparisons to compare", list(comparisons), default=list(comparisons)[:12],
+                            format_func=lambda c: describe(comparisons[c], c))
+    loaded = [load_comparison(store, c) for c in chosen]
+    metric = st.radio("accuracy", ["test_acc", "best_val_acc", "final_val_acc"], horizontal=True, key="sweep_metric")
+    for parameter in SWEEPABLE:
+        points = sweep_points(loaded, parameter)
+        if len({p[parameter] for p in points}) > 1:
+            st.subheader(f"final accuracy against {parameter.replace('_', ' ')}")
+            st.plotly_chart(plots.sweep_curve(points, parameter, metric), key=f"sweep-{parameter}")
+    run_ids = [r.run_id for c in loaded for r in c.transfer + c.scratch]
+    if run_ids:
+        st.download_button("selected runs as CSV", store.export_csv(run_ids), "runs.csv", "text/csv", key="store_csv")
+
+
+def progress_panel() -> None:
+    job = current_job()
+    if job is None:
+        return
+    if job.running:
+        st.progress(job.progress, text=f"{job.label}: {job.message}")
+    elif job.state == "failed":
+        st.error(job.error)
+    elif job.state == "interrupted":
+        st.warning(f"{job.label} stopped; every finished epoch was saved")
+
+
+def main() -> None:
+    st.set_page_config(page_title="Transfer Workbench", layout="wide")
+    store = RunStore(runs_dir())
+    st.title("Transfer Workbench")
+    st.caption(f"Fine-tune a pre-trained CNN and train it from scratch under identical conditions. Runs: {store.root}")
+    sidebar(store)
+    job = current_job()
+    running = job is not None and job.running
+
+    @st.fragment(run_every=1.0 if running else None)
+    def live() -> None:
+        if running and not (current_job() and current_job().running):
+            st.rerun()  # the job just ended: refresh the whole page once
+        progress_panel()
+        records, problems = store.scan()
+        comparisons = store.comparisons()
+        if not comparisons and not running:
+            st.info("No runs yet. The default demo fine-tunes EfficientNet-Lite0 on real photo textures "
+                    "(10 labels per class) and trains it from scratch: about a minute on a laptop CPU.")
+            if st.button("Run the default demo", type="primary", key="demo"):
+                launch([ComparisonConfig()], store, "default demo")
+                st.rerun()
+            return
+        curves, history = st.tabs(["Transfer vs scratch", "Compare runs"])
+        with curves:
+            comparison_tab(store, comparisons)
+        with history:
+            store_tab(store, comparisons, problems)
+
+    live()
+
+
+main()
