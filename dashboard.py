@@ -27,6 +27,7 @@ from workbench.runs import RunStore, runs_dir_from_env
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 DATASET_CHOICES = ["textures", "digits", "digits:0-4", "digits:5-9", "imagefolder:PATH",
                    "cifar10", "flowers102", "oxford_pets", "eurosat", "dtd"]
+REFRESH_SECONDS = 2.0
 X_AXIS_LABELS = {"epoch": "epoch", "seconds": "wall-clock seconds", "flops": "training FLOPs"}
 
 
@@ -52,7 +53,7 @@ def launch(configs: list[ComparisonConfig], store: RunStore, label: str) -> None
     if job is not None and job.running:
         st.sidebar.warning("a job is already running; stop it first")
         return
-    job_board()["job"] = Job(configs, store, label=label).start()
+    job_board()["job"] = Job(configs, store, label=label, in_process=True).start()
 
 
 def parse_values(text: str, parameter: str) -> list:
@@ -129,24 +130,27 @@ def sidebar(store: RunStore) -> None:
 # --- main area: what happened ---------------------------------------------------------------------
 
 
-def show_comparison(store: RunStore, comparison_id: str, x_axis: str) -> None:
+def show_comparison(store: RunStore, comparison_id: str, x_axis: str, live: bool) -> None:
+    """Curves always; while runs are training, nothing else, to leave the CPU to training."""
     comparison = load_comparison(store, comparison_id)
     summary = comparison.summary()
     if not summary["transfer"] and not summary["scratch"]:
         st.info("waiting for the first epoch...")
         return
     st.plotly_chart(plots.learning_curves(summary, x_axis), key=f"curves-{comparison_id}")
-    left, right = st.columns([2, 3])
+    if live:
+        st.caption("cost table, confusion matrices and downloads appear when the runs finish")
+        return
+    if summary["transfer"] and summary["scratch"]:
+        st.markdown(f"**{verdict(summary['transfer'], summary['scratch'])}**")
+    left, right = st.columns([1, 3])
     rows = comparison_rows(summary)
     left.dataframe({"measure": [r[0] for r in rows], "transfer": [r[1] for r in rows], "scratch": [r[2] for r in rows]},
                    hide_index=True, key=f"costs-{comparison_id}")
-    if summary["transfer"] and summary["scratch"]:
-        left.markdown(f"**{verdict(summary['transfer'], summary['scratch'])}**")
     right.plotly_chart(plots.cost_bars(summary), key=f"cost-bars-{comparison_id}")
-    statuses = {r.run_id: r.status for r in comparison.transfer + comparison.scratch}
-    for run_id, status in statuses.items():
-        if status != "completed":
-            st.caption(f"run {run_id}: {status}")
+    for record in comparison.transfer + comparison.scratch:
+        if record.status != "completed":
+            st.caption(f"run {record.run_id}: {record.status}" + (f" ({record.error})" if record.error else ""))
     finished = [r for r in comparison.transfer[:1] + comparison.scratch[:1] if r.confusion]
     if finished:
         with st.expander("per-class accuracy and confusion matrices"):
@@ -163,7 +167,7 @@ def show_comparison(store: RunStore, comparison_id: str, x_axis: str) -> None:
                       f"{comparison_id}-curves.html", "text/html", key=f"html-{comparison_id}")
 
 
-def comparison_tab(store: RunStore, comparisons: dict) -> None:
+def comparison_tab(store: RunStore, comparisons: dict, running: bool) -> None:
     job = current_job()
     ids = list(comparisons)
     if job is not None:
@@ -172,13 +176,13 @@ def comparison_tab(store: RunStore, comparisons: dict) -> None:
         return
     chosen = st.selectbox("comparison", ids, format_func=lambda c: describe(comparisons.get(c), c), key="chosen")
     x_axis = st.radio("x axis", list(X_AXIS_LABELS), format_func=X_AXIS_LABELS.get, horizontal=True, key="x_axis")
-    show_comparison(store, chosen, x_axis)
+    show_comparison(store, chosen, x_axis, live=running and job is not None and chosen in job.comparison_ids)
 
 
 def describe(records: list | None, comparison_id: str) -> str:
     if not records:
         return f"{comparison_id} (starting)"
-    config = records[0].config
+    config = next((r for r in records if r.role == "transfer"), records[0]).config
     return (f"{comparison_id}: {config['backbone']} freeze {config['freeze_depth']} lr {config['lr']:.0e} "
             f"on {config['dataset']} ({config['train_per_class']}/class)")
 
@@ -225,7 +229,7 @@ def main() -> None:
     job = current_job()
     running = job is not None and job.running
 
-    @st.fragment(run_every=1.0 if running else None)
+    @st.fragment(run_every=REFRESH_SECONDS if running else None)
     def live() -> None:
         if running and not (current_job() and current_job().running):
             st.rerun()  # the job just ended: refresh the whole page once
@@ -239,9 +243,12 @@ def main() -> None:
                 launch([ComparisonConfig()], store, "default demo")
                 st.rerun()
             return
+        if running:  # keep the refresh light: the browser and this server share the CPU with training
+            comparison_tab(store, comparisons, running)
+            return
         curves, history = st.tabs(["Transfer vs scratch", "Compare runs"])
         with curves:
-            comparison_tab(store, comparisons)
+            comparison_tab(store, comparisons, running)
         with history:
             store_tab(store, comparisons, problems)
 

@@ -54,6 +54,8 @@ def learning_curves(summary: dict, x_axis: str = "epoch") -> go.Figure:
                       annotation_text=f"target {100 * target:.0f}%", annotation_position="bottom right")
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=1)
     fig.update_xaxes(title_text=title)
+    if x_axis == "epoch":
+        fig.update_xaxes(dtick=1)
     if x_axis == "flops":
         fig.update_xaxes(exponentformat="SI")
     fig.update_layout(height=380, margin={"t": 40, "b": 40, "l": 40, "r": 20}, legend={"orientation": "h", "y": -0.25})
@@ -61,11 +63,11 @@ def learning_curves(summary: dict, x_axis: str = "epoch") -> go.Figure:
 
 
 COST_PANELS = (
-    ("wall_s", "wall time (s)"),
+    ("wall_s", "wall time, s"),
     ("train_flops", "training FLOPs"),
     ("trainable_params", "trainable params"),
-    ("peak_mem_bytes", "peak memory (bytes)"),
-    ("time_to_target_s", "time to target (s)"),
+    ("peak_mem_bytes", "peak memory, B"),
+    ("time_to_target_s", "to target, s"),
 )
 
 
@@ -80,6 +82,7 @@ def cost_bars(summary: dict) -> go.Figure:
                                  text=["not reached" if value is None else human_count(value)],
                                  textposition="auto", name=role), row=1, col=col)
     fig.update_yaxes(exponentformat="SI")
+    fig.update_annotations(font_size=12)
     fig.update_layout(height=300, margin={"t": 40, "b": 30, "l": 40, "r": 20})
     return fig
 
