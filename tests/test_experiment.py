@@ -31,3 +31,29 @@ def test_lr_finder_returns_a_curve_and_a_suggestion_inside_it(tiny):
 def test_suggestion_is_the_steepest_descent():
     lrs = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
     assert suggest_lr(lrs, [2.0, 2.0, 2.0, 1.0, 0.9, 0.9, 5.0]) == pytest.approx(1e-3)
+
+
+def test_transfer_from_your_own_source_run(tiny, store):
+    from workbench.train import train_run
+
+    source = train_run(replace(tiny, dataset="digits:0-4", pretrained=False), store, save_checkpoint=True)
+    config = ComparisonConfig(replace(tiny, dataset="digits:5-9", init_run=source.run_id), scratch_lr=0.01)
+    comparison = run_comparison(config, store)
+    transfer = comparison.transfer[0]
+    assert transfer.config["init_run"] == source.run_id and comparison.scratch[0].config["init_run"] is None
+    from workbench.train import build_model
+    import torch
+
+    model = build_model(replace(tiny, init_run=source.run_id), 5, torch.device("cpu"), store)
+    learned = store.load_checkpoint(source.run_id)
+    assert torch.equal(model.stages["stem"][0].weight, learned["stages.stem.0.weight"])
+    assert model.head.out_features == 5
+
+
+def test_init_from_a_run_of_another_backbone_is_refused(tiny, store):
+    from workbench.errors import ConfigError
+    from workbench.train import train_run
+
+    source = train_run(replace(tiny, backbone="resnet18", pretrained=False, epochs=1), store, save_checkpoint=True)
+    with pytest.raises(ConfigError, match="use --backbone resnet18"):
+        train_run(replace(tiny, init_run=source.run_id), store)

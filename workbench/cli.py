@@ -52,6 +52,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--no-channels-last", dest="channels_last", action="store_false", help="keep the NCHW memory layout")
     add("--cpu-bf16", action="store_true", help="bfloat16 autocast on the CPU")
     add("--compile", action="store_true", help="torch.compile each stage")
+    add("--init-run", default=None, metavar="RUN_ID",
+        help="start from the stages a recorded run learned (saved with --save-checkpoint) instead of ImageNet")
     add("--split-seed", type=int, default=d.split_seed, help="seed of the train/val/test split")
     add("--target-acc", type=float, default=d.target_acc, help="validation accuracy that counts as reached")
     add("--device", choices=("auto", "cpu", "cuda"), default=d.device)

@@ -27,6 +27,7 @@ class RunConfig:
 
     backbone: str = DEFAULT_BACKBONE
     pretrained: bool = True
+    init_run: str | None = None  # start from the backbone stages a recorded run learned, not ImageNet
     dataset: str = DEFAULT_DATASET
     train_per_class: int | None = DEFAULT_TRAIN_PER_CLASS
     image_size: int = DEFAULT_IMAGE_SIZE
@@ -116,7 +117,7 @@ class ComparisonConfig:
 
     def scratch(self, seed: int) -> RunConfig:
         """Same architecture, random weights, everything trainable, its own learning rate."""
-        return replace(self.transfer, seed=seed, pretrained=False, freeze_depth=0, lr=self.scratch_lr,
+        return replace(self.transfer, seed=seed, pretrained=False, init_run=None, freeze_depth=0, lr=self.scratch_lr,
                        lr_backbone_mult=1.0, layer_decay=1.0, unfreeze_every=0)
 
     def to_dict(self) -> dict:

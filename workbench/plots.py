@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 from workbench.report import human_count
 
 COLORS = {"transfer": "#1f77b4", "scratch": "#ff7f0e"}
+PALETTE = ["#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 X_AXES = {"epoch": ("epoch", "epoch"), "seconds": ("cum_s", "wall-clock seconds"),
           "flops": ("train_flops", "training FLOPs")}
 
@@ -28,17 +29,20 @@ def _band(x: list, mean: list, std: list, color: str, name: str, row: int, col: 
                   row=row, col=col)
 
 
+def _curves(summary: dict) -> list[tuple[str, dict]]:
+    """The (label, run summary) pairs of a comparison summary or of any {label: summary} dict."""
+    return [(label, run) for label, run in summary.items() if isinstance(run, dict) and run.get("epochs")]
+
+
 def learning_curves(summary: dict, x_axis: str = "epoch") -> go.Figure:
-    """Accuracy and loss per epoch, transfer vs scratch overlaid; validation solid, training dotted."""
+    """Accuracy and loss per epoch, runs overlaid (transfer vs scratch, or any {label: run summary});
+    validation solid, training dotted."""
     key, title = X_AXES[x_axis]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy", "loss"), horizontal_spacing=0.1)
-    for role in ("transfer", "scratch"):
-        run = summary.get(role)
-        if not run or not run["epochs"]:
-            continue
+    for index, (role, run) in enumerate(_curves(summary)):
         epochs = run["epochs"]
         x = [e[key] for e in epochs]
-        color = COLORS[role]
+        color = COLORS.get(role, PALETTE[index % len(PALETTE)])
         for col, metric in ((1, "acc"), (2, "loss")):
             for split, dash in (("val", "solid"), ("train", "dot")):
                 name = f"val_{metric}" if split == "val" else f"train_{metric}"
@@ -48,7 +52,7 @@ def learning_curves(summary: dict, x_axis: str = "epoch") -> go.Figure:
                 fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{role} {split}",
                                          legendgroup=f"{role} {split}", showlegend=col == 1,
                                          line={"color": color, "dash": dash}), row=1, col=col)
-    target = (summary.get("transfer") or summary.get("scratch") or {}).get("target_acc")
+    target = next((run.get("target_acc") for _, run in _curves(summary)), None)
     if target:
         fig.add_hline(y=target, line={"dash": "dash", "color": "gray", "width": 1}, row=1, col=1,
                       annotation_text=f"target {100 * target:.0f}%", annotation_position="bottom right")
@@ -72,18 +76,43 @@ COST_PANELS = (
 
 
 def cost_bars(summary: dict) -> go.Figure:
-    """What each run cost, one small panel per measure, transfer beside scratch."""
+    """What each run cost, one small panel per measure, runs side by side."""
+    runs = _curves(summary)
     fig = make_subplots(rows=1, cols=len(COST_PANELS), subplot_titles=[t for _, t in COST_PANELS])
     for col, (key, _) in enumerate(COST_PANELS, start=1):
-        for role in ("transfer", "scratch"):
-            run = summary.get(role)
-            value = run.get(key) if run else None
-            fig.add_trace(go.Bar(x=[role], y=[value or 0], marker_color=COLORS[role], showlegend=False,
-                                 text=["not reached" if value is None else human_count(value)],
+        for index, (role, run) in enumerate(runs):
+            value = run.get(key)
+            fig.add_trace(go.Bar(x=[role], y=[value or 0], marker_color=COLORS.get(role, PALETTE[index % len(PALETTE)]),
+                                 showlegend=False, text=["not reached" if value is None else human_count(value)],
                                  textposition="auto", name=role), row=1, col=col)
     fig.update_yaxes(exponentformat="SI")
     fig.update_annotations(font_size=12)
     fig.update_layout(height=300, margin={"t": 40, "b": 30, "l": 40, "r": 20})
+    return fig
+
+
+def imagenet_predictions(predictions: dict[str, list[tuple[str, float]]]) -> go.Figure:
+    """Top ImageNet classes of a few photos, one panel each: what the backbone knows before transfer."""
+    fig = make_subplots(rows=1, cols=len(predictions), subplot_titles=list(predictions), horizontal_spacing=0.25)
+    for col, top in enumerate(predictions.values(), start=1):
+        fig.add_trace(go.Bar(x=[p for _, p in top][::-1], y=[c for c, _ in top][::-1], orientation="h",
+                             marker_color=COLORS["transfer"], showlegend=False), row=1, col=col)
+    fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    fig.update_layout(height=280, margin={"t": 40, "b": 30, "l": 10, "r": 20})
+    return fig
+
+
+def image_grid(images, labels: list[str], columns: int = 8) -> go.Figure:
+    """A few uint8 (N, 3, H, W) images with their labels, to look at the data before training on it."""
+    count = len(labels)
+    rows = max(1, -(-count // columns))
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=labels, horizontal_spacing=0.01, vertical_spacing=0.08)
+    for i in range(count):
+        fig.add_trace(go.Image(z=images[i].permute(1, 2, 0).numpy()), row=i // columns + 1, col=i % columns + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_annotations(font_size=10)
+    fig.update_layout(height=130 * rows + 40, margin={"t": 30, "b": 10, "l": 10, "r": 10})
     return fig
 
 

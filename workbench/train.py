@@ -115,10 +115,31 @@ def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, num_classes:
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def build_model(config: RunConfig, num_classes: int, device: torch.device) -> StagedNet:
+def load_learned_stages(model: StagedNet, store: RunStore, run_id: str, backbone: str) -> None:
+    """Give ``model`` the stages another run learned (its head stays new): transfer from your own source."""
+    source = store.load(run_id)
+    if source.config.get("backbone") != backbone:
+        raise ConfigError(f"run {run_id} trained {source.config.get('backbone')}, not {backbone}; "
+                          f"use --backbone {source.config.get('backbone')}")
+    stages = {k: v for k, v in store.load_checkpoint(run_id).items() if k.startswith("stages.")}
+    try:
+        missing, unexpected = model.load_state_dict(stages, strict=False)
+    except RuntimeError as exc:
+        raise RunStoreError(f"the checkpoint of run {run_id} does not fit {backbone}") from exc
+    if unexpected or any(not k.startswith("head.") for k in missing):
+        raise RunStoreError(f"the checkpoint of run {run_id} does not hold every stage of {backbone}")
+
+
+def build_model(config: RunConfig, num_classes: int, device: torch.device, store: RunStore | None = None) -> StagedNet:
     """The network as ``config`` asks: weights, frozen stages, memory layout, compilation."""
     torch.manual_seed(config.seed)
-    model = get_backbone(config.backbone).build(config.pretrained, num_classes).to(device)
+    backbone = get_backbone(config.backbone)
+    if config.init_run:
+        model = backbone.build(pretrained=False, num_classes=num_classes)
+        load_learned_stages(model, store or RunStore(), config.init_run, config.backbone)
+    else:
+        model = backbone.build(config.pretrained, num_classes)
+    model = model.to(device)
     set_freeze_depth(model, config.freeze_depth, config.bn_policy)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -167,7 +188,7 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
     if data is None:
         data = load_data(config.dataset, config.image_size, config.split_seed, config.train_per_class,
                          config.max_eval_per_class, config.data_dir)
-    model = build_model(config, data.num_classes, device)
+    model = build_model(config, data.num_classes, device, store)
     optimizer = make_optimizer(param_groups(model, config.lr, config.lr_backbone_mult, config.layer_decay),
                                config.optimizer, config.lr, config.weight_decay, config.momentum)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())

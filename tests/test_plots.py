@@ -1,0 +1,49 @@
+import pytest
+
+from workbench import plots
+from workbench.runs import RunStore
+from workbench.train import train_run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    from workbench.config import RunConfig
+
+    store = RunStore(tmp_path_factory.mktemp("runs"))
+    config = RunConfig(dataset="digits:0-2", train_per_class=4, image_size=32, epochs=2, max_eval_per_class=5)
+    return {"transfer": train_run(config, store).summary(),
+            "scratch": train_run(config.__class__(**{**config.to_dict(), "pretrained": False}), store).summary()}
+
+
+@pytest.mark.parametrize("x_axis, key", [("epoch", "epoch"), ("seconds", "cum_s"), ("flops", "train_flops")])
+def test_learning_curves_plot_the_recorded_numbers(runs, x_axis, key):
+    figure = plots.learning_curves(runs, x_axis)
+    val = next(t for t in figure.data if t.name == "scratch val")
+    assert list(val.x) == [e[key] for e in runs["scratch"]["epochs"]]
+    assert list(val.y) == [e["val_acc"] for e in runs["scratch"]["epochs"]]
+
+
+def test_any_labels_can_be_overlaid(runs):
+    figure = plots.learning_curves({"probe": runs["transfer"], "full": runs["scratch"]})
+    assert {t.name for t in figure.data} == {"probe val", "probe train", "full val", "full train"}
+
+
+def test_cost_bars_show_each_measure_for_each_run(runs):
+    figure = plots.cost_bars(runs)
+    flops = [t for t in figure.data if t.xaxis == "x2"]
+    assert [t.y[0] for t in flops] == [runs["transfer"]["train_flops"], runs["scratch"]["train_flops"]]
+
+
+def test_seed_spread_becomes_a_band():
+    epochs = [{"epoch": 1, "cum_s": 1.0, "train_flops": 1, "val_acc": 0.5, "val_acc_std": 0.1, "train_acc": 0.5,
+               "train_acc_std": 0.1, "val_loss": 1.0, "val_loss_std": 0.1, "train_loss": 1.0, "train_loss_std": 0.1}]
+    figure = plots.learning_curves({"transfer": {"epochs": epochs, "target_acc": 0.9}})
+    band = next(t for t in figure.data if t.name == "transfer spread")
+    assert list(band.y) == pytest.approx([0.6, 0.4])
+
+
+def test_sweep_curve_sorts_points():
+    points = [{"lr": 1e-2, "transfer": {"test_acc": 0.5}, "scratch": {"test_acc": 0.2}},
+              {"lr": 1e-3, "transfer": {"test_acc": 0.9}, "scratch": {"test_acc": 0.3}}]
+    figure = plots.sweep_curve(points, "lr")
+    assert list(figure.data[0].x) == [1e-3, 1e-2] and figure.layout.xaxis.type == "log"
