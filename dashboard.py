@@ -48,12 +48,12 @@ def current_job() -> Job | None:
     return job_board()["job"]
 
 
-def launch(configs: list[ComparisonConfig], store: RunStore, label: str) -> None:
+def launch(configs: list[ComparisonConfig], store: RunStore, label: str, sweep: str | None = None) -> None:
     job = current_job()
     if job is not None and job.running:
         st.sidebar.warning("a job is already running; stop it first")
         return
-    job_board()["job"] = Job(configs, store, label=label, in_process=True).start()
+    job_board().update(job=Job(configs, store, label=label, in_process=True).start(), sweep=sweep)
 
 
 def parse_values(text: str, parameter: str) -> list:
@@ -115,7 +115,8 @@ def sidebar(store: RunStore) -> None:
                                  epochs=int(epochs), image_size=image_size)
             base = ComparisonConfig(transfer, scratch_lr=scratch_lr, seeds=seeds)
             if mode == "sweep":
-                launch(sweep_configs(base, parameter, parse_values(values_text, parameter)), store, f"sweep {parameter}")
+                launch(sweep_configs(base, parameter, parse_values(values_text, parameter)), store,
+                       f"sweep over {parameter}", sweep=parameter)
             else:
                 launch([base.validate()], store, "comparison")
             st.rerun()
@@ -208,6 +209,18 @@ def store_tab(store: RunStore, comparisons: dict, problems: dict) -> None:
         st.download_button("selected runs as CSV", store.export_csv(run_ids), "runs.csv", "text/csv", key="store_csv")
 
 
+def sweep_so_far(store: RunStore) -> None:
+    """During a sweep, the points of the comparisons that have finished."""
+    parameter, job = job_board().get("sweep"), current_job()
+    if parameter is None or job is None:
+        return
+    finished = [load_comparison(store, c) for c in job.comparison_ids[:-1]]
+    points = sweep_points(finished, parameter)
+    if points:
+        st.subheader(f"sweep so far: accuracy against {parameter.replace('_', ' ')}")
+        st.plotly_chart(plots.sweep_curve(points, parameter), key="sweep-live")
+
+
 def progress_panel() -> None:
     job = current_job()
     if job is None:
@@ -245,6 +258,7 @@ def main() -> None:
             return
         if running:  # keep the refresh light: the browser and this server share the CPU with training
             comparison_tab(store, comparisons, running)
+            sweep_so_far(store)
             return
         curves, history = st.tabs(["Transfer vs scratch", "Compare runs"])
         with curves:

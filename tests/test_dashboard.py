@@ -137,3 +137,21 @@ def test_bad_input_is_a_one_line_error_in_the_sidebar(app):
             break
         time.sleep(0.5)
     assert "does not exist" in at.error[0].value
+
+
+def test_stop_ends_the_runs_and_they_are_saved_as_interrupted(app):
+    at, store = app
+    _tiny(at)
+    at.sidebar.number_input[4].set_value(200)  # epochs: far more than the test will wait for
+    at.button(key="launch").click().run()
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(r.epochs for r in store.scan()[0]):
+        time.sleep(0.3)
+    at.run()
+    at.button(key="stop").click().run()
+    _wait_for(store, 1)
+    at.run()
+    (record,) = store.scan()[0]
+    assert record.status == "interrupted" and 1 <= len(record.epochs) < 200
+    assert "stopped" in at.warning[0].value
+    assert not at.button(key="launch").disabled

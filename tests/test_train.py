@@ -145,3 +145,17 @@ def test_frozen_stages_are_deterministic_in_training_mode():
     model.train()
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(model.features(x), model.features(x))
+
+
+def test_cpu_bfloat16_autocast_runs_and_is_recorded(tiny, store):
+    record = train_run(replace(tiny, cpu_bf16=True), store)
+    assert record.status == "completed" and record.environment["mixed_precision"] == "cpu-bf16"
+    assert all(e.train_loss == e.train_loss for e in record.epochs)  # no NaN
+
+
+@pytest.mark.slow
+def test_compiled_stages_train_to_the_same_numbers(tiny, store):
+    eager = train_run(replace(tiny, freeze_depth=3, channels_last=False), store)
+    compiled = train_run(replace(tiny, freeze_depth=3, channels_last=False, compile=True), store)
+    assert compiled.environment["compiled"] is True
+    assert [e.train_loss for e in compiled.epochs] == pytest.approx([e.train_loss for e in eager.epochs], rel=1e-3)

@@ -6,7 +6,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from workbench.config import ComparisonConfig
+from workbench.config import ComparisonConfig, RunConfig
 from workbench.data import load_data
 from workbench.errors import ConfigError
 from workbench.records import RunRecord
@@ -89,10 +89,14 @@ def load_comparison(store: RunStore, comparison_id: str) -> Comparison:
     """Rebuild a comparison from the records in the store."""
     records = store.comparisons().get(comparison_id, [])
     records.sort(key=lambda r: r.config.get("seed", 0))
-    comparison = Comparison(comparison_id, ComparisonConfig())
-    comparison.transfer = [r for r in records if r.role == "transfer"]
-    comparison.scratch = [r for r in records if r.role == "scratch"]
-    return comparison
+    transfer = [r for r in records if r.role == "transfer"]
+    scratch = [r for r in records if r.role == "scratch"]
+    config = ComparisonConfig()
+    if transfer:
+        config = ComparisonConfig(RunConfig.from_dict(transfer[0].config),
+                                  scratch_lr=scratch[0].config["lr"] if scratch else config.scratch_lr,
+                                  seeds=[r.config["seed"] for r in transfer])
+    return Comparison(comparison_id, config, transfer, scratch)
 
 
 SWEEPABLE = ("freeze_depth", "lr", "train_per_class")

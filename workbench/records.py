@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 RECORD_VERSION = 1
-STATUSES = ("running", "completed", "interrupted", "failed")
 
 
 @dataclass
@@ -38,7 +37,7 @@ class RunRecord:
     config: dict
     role: str = "single"  # "transfer", "scratch" or "single"
     comparison_id: str | None = None
-    status: str = "running"
+    status: str = "running"  # then "completed", "interrupted" (Ctrl-C, Stop) or "failed" (with error)
     error: str | None = None
     created: str = ""
     finished: str | None = None

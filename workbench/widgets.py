@@ -120,7 +120,13 @@ class _JobPanel(w.VBox):
     def wait(self) -> "_JobPanel":
         """Block until the run ends (a notebook cell that reads ``result`` calls this first)."""
         if self.job is not None:
-            job = self.job.wait()
+            try:
+                job = self.job.wait()
+            except KeyboardInterrupt:  # a kernel interrupt stops the runs; finished epochs are kept
+                self.job.stop()
+                job = self.job.wait()
+                self._end()
+                raise
             with self._end_lock:  # the watcher thread and a notebook cell may both get here
                 if self._ended_job is not job:
                     self._ended_job = job
