@@ -51,7 +51,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="recompute frozen stages every step instead of caching their output")
     add("--no-channels-last", dest="channels_last", action="store_false", help="keep the NCHW memory layout")
     add("--cpu-bf16", action="store_true", help="bfloat16 autocast on the CPU")
-    add("--compile", action="store_true", help="torch.compile each stage")
+    add("--compile", action="store_true", help="torch.compile each stage (minutes to compile on a CPU; for GPUs and long runs)")
     add("--init-run", default=None, metavar="RUN_ID",
         help="start from the stages a recorded run learned (saved with --save-checkpoint) instead of ImageNet")
     add("--split-seed", type=int, default=d.split_seed, help="seed of the train/val/test split")
