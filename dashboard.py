@@ -19,7 +19,7 @@ from workbench.backbones import get_backbone, list_backbones
 from workbench.config import ComparisonConfig, RunConfig
 from workbench.data import list_datasets
 from workbench.errors import WorkbenchError
-from workbench.experiment import SWEEPABLE, load_comparison, sweep_configs, sweep_points
+from workbench.experiment import SWEEPABLE, Comparison, group_comparisons, sweep_configs, sweep_points
 from workbench.jobs import Job
 from workbench.report import comparison_rows, human_count, verdict
 from workbench.runs import RunStore, runs_dir_from_env
@@ -131,14 +131,15 @@ def sidebar(store: RunStore) -> None:
 # --- main area: what happened ---------------------------------------------------------------------
 
 
-def show_comparison(store: RunStore, comparison_id: str, x_axis: str, live: bool) -> None:
+def show_comparison(store: RunStore, comparison: Comparison, x_axis: str, live: bool) -> None:
     """Curves always; while runs are training, nothing else, to leave the CPU to training."""
-    comparison = load_comparison(store, comparison_id)
+    comparison_id = comparison.comparison_id
     summary = comparison.summary()
     if not summary["transfer"] and not summary["scratch"]:
         st.info("waiting for the first epoch...")
         return
-    st.plotly_chart(plots.learning_curves(summary, x_axis), key=f"curves-{comparison_id}")
+    curves = plots.learning_curves(summary, x_axis)
+    st.plotly_chart(curves, key=f"curves-{comparison_id}")
     if live:
         st.caption("cost table, confusion matrices and downloads appear when the runs finish")
         return
@@ -164,7 +165,7 @@ def show_comparison(store: RunStore, comparison_id: str, x_axis: str, live: bool
     a, b = st.columns(2)
     a.download_button("runs as CSV", store.export_csv(run_ids), f"{comparison_id}.csv", "text/csv",
                       key=f"csv-{comparison_id}")
-    b.download_button("curves as HTML", plots.learning_curves(summary, x_axis).to_html(include_plotlyjs="cdn"),
+    b.download_button("curves as HTML", curves.to_html(include_plotlyjs="cdn"),
                       f"{comparison_id}-curves.html", "text/html", key=f"html-{comparison_id}")
 
 
@@ -177,13 +178,15 @@ def comparison_tab(store: RunStore, comparisons: dict, running: bool) -> None:
         return
     chosen = st.selectbox("comparison", ids, format_func=lambda c: describe(comparisons.get(c), c), key="chosen")
     x_axis = st.radio("x axis", list(X_AXIS_LABELS), format_func=X_AXIS_LABELS.get, horizontal=True, key="x_axis")
-    show_comparison(store, chosen, x_axis, live=running and job is not None and chosen in job.comparison_ids)
+    comparison = comparisons.get(chosen) or Comparison(chosen, ComparisonConfig())
+    show_comparison(store, comparison, x_axis, live=running and job is not None and chosen in job.comparison_ids)
 
 
-def describe(records: list | None, comparison_id: str) -> str:
+def describe(comparison: Comparison | None, comparison_id: str) -> str:
+    records = (comparison.transfer + comparison.scratch) if comparison else []
     if not records:
         return f"{comparison_id} (starting)"
-    config = next((r for r in records if r.role == "transfer"), records[0]).config
+    config = records[0].config
     return (f"{comparison_id}: {config['backbone']} freeze {config['freeze_depth']} lr {config['lr']:.0e} "
             f"on {config['dataset']} ({config['train_per_class']}/class)")
 
@@ -197,7 +200,7 @@ def store_tab(store: RunStore, comparisons: dict, problems: dict) -> None:
     # No key: when new comparisons arrive, the selection starts again from the newest twelve.
     chosen = st.multiselect("comparisons to compare", list(comparisons), default=list(comparisons)[:12],
                             format_func=lambda c: describe(comparisons[c], c))
-    loaded = [load_comparison(store, c) for c in chosen]
+    loaded = [comparisons[c] for c in chosen]
     metric = st.radio("accuracy", ["test_acc", "best_val_acc", "final_val_acc"], horizontal=True, key="sweep_metric")
     for parameter in SWEEPABLE:
         points = sweep_points(loaded, parameter)
@@ -209,12 +212,12 @@ def store_tab(store: RunStore, comparisons: dict, problems: dict) -> None:
         st.download_button("selected runs as CSV", store.export_csv(run_ids), "runs.csv", "text/csv", key="store_csv")
 
 
-def sweep_so_far(store: RunStore) -> None:
+def sweep_so_far(comparisons: dict[str, Comparison]) -> None:
     """During a sweep, the points of the comparisons that have finished."""
     parameter, job = job_board().get("sweep"), current_job()
     if parameter is None or job is None:
         return
-    finished = [load_comparison(store, c) for c in job.comparison_ids[:-1]]
+    finished = [comparisons[c] for c in job.comparison_ids[:-1] if c in comparisons]
     points = sweep_points(finished, parameter)
     if points:
         st.subheader(f"sweep so far: accuracy against {parameter.replace('_', ' ')}")
@@ -248,7 +251,7 @@ def main() -> None:
             st.rerun()  # the job just ended: refresh the whole page once
         progress_panel()
         records, problems = store.scan()
-        comparisons = store.comparisons()
+        comparisons = group_comparisons(records)
         if not comparisons and not running:
             st.info("No runs yet. The default demo fine-tunes EfficientNet-Lite0 on real photo textures "
                     "(10 labels per class) and trains it from scratch: about a minute on a laptop CPU.")
@@ -258,7 +261,7 @@ def main() -> None:
             return
         if running:  # keep the refresh light: the browser and this server share the CPU with training
             comparison_tab(store, comparisons, running)
-            sweep_so_far(store)
+            sweep_so_far(comparisons)
             return
         curves, history = st.tabs(["Transfer vs scratch", "Compare runs"])
         with curves:

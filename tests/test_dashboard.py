@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from workbench.report import comparison_rows
 from workbench.runs import RunStore
-from workbench.experiment import load_comparison
+from workbench.experiment import group_comparisons
 
 DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 
@@ -89,8 +89,8 @@ def test_launch_a_comparison_and_see_both_curves_and_the_recorded_costs(app):
     scratch_val = next(t for t in curves["data"] if t["name"] == "scratch val")
     assert len(_values(scratch_val["y"])) == 2
 
-    (comparison_id,) = store.comparisons()
-    summary = load_comparison(store, comparison_id).summary()
+    (comparison,) = group_comparisons(store.scan()[0]).values()
+    summary = comparison.summary()
     shown = at.dataframe[0].value
     expected = comparison_rows(summary)
     assert list(shown["measure"]) == [r[0] for r in expected]

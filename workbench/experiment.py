@@ -85,18 +85,29 @@ def run_comparison(config: ComparisonConfig, store: RunStore | None = None,
     return comparison
 
 
+def group_comparisons(records: list[RunRecord]) -> dict[str, Comparison]:
+    """Comparisons rebuilt from run records (one scan of the store), in the records' order."""
+    grouped: dict[str, list[RunRecord]] = {}
+    for record in records:
+        if record.comparison_id:
+            grouped.setdefault(record.comparison_id, []).append(record)
+    comparisons = {}
+    for comparison_id, members in grouped.items():
+        members = sorted(members, key=lambda r: r.config.get("seed", 0))
+        transfer = [r for r in members if r.role == "transfer"]
+        scratch = [r for r in members if r.role == "scratch"]
+        config = ComparisonConfig()
+        if transfer:
+            config = ComparisonConfig(RunConfig.from_dict(transfer[0].config),
+                                      scratch_lr=scratch[0].config["lr"] if scratch else config.scratch_lr,
+                                      seeds=[r.config["seed"] for r in transfer])
+        comparisons[comparison_id] = Comparison(comparison_id, config, transfer, scratch)
+    return comparisons
+
+
 def load_comparison(store: RunStore, comparison_id: str) -> Comparison:
-    """Rebuild a comparison from the records in the store."""
-    records = store.comparisons().get(comparison_id, [])
-    records.sort(key=lambda r: r.config.get("seed", 0))
-    transfer = [r for r in records if r.role == "transfer"]
-    scratch = [r for r in records if r.role == "scratch"]
-    config = ComparisonConfig()
-    if transfer:
-        config = ComparisonConfig(RunConfig.from_dict(transfer[0].config),
-                                  scratch_lr=scratch[0].config["lr"] if scratch else config.scratch_lr,
-                                  seeds=[r.config["seed"] for r in transfer])
-    return Comparison(comparison_id, config, transfer, scratch)
+    """One comparison from the records in the store (empty while its first run has not started)."""
+    return group_comparisons(store.scan()[0]).get(comparison_id) or Comparison(comparison_id, ComparisonConfig())
 
 
 SWEEPABLE = ("freeze_depth", "lr", "train_per_class")

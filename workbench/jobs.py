@@ -22,7 +22,7 @@ from typing import Callable
 
 from workbench.config import ComparisonConfig
 from workbench.errors import WorkbenchError
-from workbench.experiment import Comparison, load_comparison, run_comparison
+from workbench.experiment import Comparison, group_comparisons, run_comparison
 from workbench.records import RunRecord
 from workbench.runs import RunStore
 from workbench.train import Hooks, StopRequested
@@ -118,7 +118,8 @@ class Job:
     def results(self) -> list[Comparison]:
         """The comparisons this job has recorded so far, read back from the run store."""
         self._drain()
-        return [load_comparison(self.store, c) for c in self.comparison_ids]
+        recorded = group_comparisons(self.store.scan()[0])
+        return [recorded[c] for c in self.comparison_ids if c in recorded]
 
     def _drain(self) -> None:
         """Apply the worker's pending events; notice a worker that ended without a word."""

@@ -112,14 +112,6 @@ class RunStore:
         records.sort(key=lambda r: (r.created, r.run_id), reverse=True)
         return records, problems
 
-    def comparisons(self) -> dict[str, list[RunRecord]]:
-        """Runs grouped by the comparison they belong to, newest comparison first."""
-        grouped: dict[str, list[RunRecord]] = {}
-        for record in self.scan()[0]:
-            if record.comparison_id:
-                grouped.setdefault(record.comparison_id, []).append(record)
-        return grouped
-
     def save_checkpoint(self, run_id: str, state_dict: dict) -> Path:
         path = self._folder(run_id) / CHECKPOINT_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
