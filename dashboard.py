@@ -16,17 +16,16 @@ import streamlit as st
 
 from workbench import plots
 from workbench.backbones import get_backbone, list_backbones
-from workbench.config import ComparisonConfig, RunConfig
-from workbench.data import list_datasets
+from workbench.config import ComparisonConfig, RunConfig, parse_seeds
+from workbench.data import SUGGESTED_DATASETS, list_datasets
 from workbench.errors import WorkbenchError
-from workbench.experiment import SWEEPABLE, Comparison, group_comparisons, sweep_configs, sweep_points
+from workbench.experiment import SWEEPABLE, Comparison, group_comparisons, parse_sweep_values, sweep_configs, sweep_points
 from workbench.jobs import Job
-from workbench.report import comparison_rows, human_count, verdict
+from workbench.report import backbone_label, comparison_rows, verdict
 from workbench.runs import RunStore, runs_dir_from_env
 
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
-DATASET_CHOICES = ["textures", "digits", "digits:0-4", "digits:5-9", "imagefolder:PATH",
-                   "cifar10", "flowers102", "oxford_pets", "eurosat", "dtd"]
+DATASET_CHOICES = SUGGESTED_DATASETS[:4] + ["imagefolder:PATH"] + SUGGESTED_DATASETS[4:]
 REFRESH_SECONDS = 2.0
 X_AXIS_LABELS = {"epoch": "epoch", "seconds": "wall-clock seconds", "flops": "training FLOPs"}
 
@@ -56,14 +55,6 @@ def launch(configs: list[ComparisonConfig], store: RunStore, label: str, sweep: 
     job_board().update(job=Job(configs, store, label=label, in_process=True).start(), sweep=sweep)
 
 
-def parse_values(text: str, parameter: str) -> list:
-    cast = float if parameter == "lr" else int
-    try:
-        return [cast(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise WorkbenchError(f"cannot read the sweep values {text!r}; write numbers separated by commas") from None
-
-
 # --- sidebar: what to run -------------------------------------------------------------------------
 
 
@@ -72,8 +63,7 @@ def sidebar(store: RunStore) -> None:
     defaults = RunConfig()
     backbone_name = st.sidebar.selectbox(
         "backbone", list_backbones(), index=list_backbones().index(defaults.backbone),
-        format_func=lambda n: f"{n} ({human_count(get_backbone(n).total_params())} params"
-                              f"{', offline' if get_backbone(n).weights_available_offline() else ', download'})")
+        format_func=backbone_label)
     backbone = get_backbone(backbone_name)
     counts = backbone.stage_param_counts()
     freeze = st.sidebar.slider("freeze depth (stages)", 0, backbone.num_stages, 0,
@@ -108,20 +98,18 @@ def sidebar(store: RunStore) -> None:
     left, right = st.sidebar.columns(2)
     if left.button("Launch", type="primary", disabled=busy, key="launch"):
         try:
-            seeds = [int(s) for s in seeds_text.replace(",", " ").split()]
+            seeds = parse_seeds(seeds_text)
             transfer = RunConfig(backbone=backbone_name, freeze_depth=freeze, lr=lr, bn_policy=bn_policy,
                                  lr_backbone_mult=backbone_mult, layer_decay=layer_decay,
                                  unfreeze_every=int(unfreeze_every), dataset=dataset, train_per_class=int(per_class),
                                  epochs=int(epochs), image_size=image_size)
             base = ComparisonConfig(transfer, scratch_lr=scratch_lr, seeds=seeds)
             if mode == "sweep":
-                launch(sweep_configs(base, parameter, parse_values(values_text, parameter)), store,
+                launch(sweep_configs(base, parameter, parse_sweep_values(values_text, parameter)), store,
                        f"sweep over {parameter}", sweep=parameter)
             else:
                 launch([base.validate()], store, "comparison")
             st.rerun()
-        except ValueError:
-            st.sidebar.error("seeds must be whole numbers, e.g. 0 1 2")
         except WorkbenchError as exc:
             st.sidebar.error(str(exc))
     if right.button("Stop", disabled=not busy, key="stop"):

@@ -12,18 +12,18 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from workbench.config import ComparisonConfig, RunConfig
-from workbench.errors import WorkbenchError
+from workbench.config import ComparisonConfig, RunConfig, parse_seeds
+from workbench.errors import ConfigError, WorkbenchError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _positive_list(text: str) -> list[int]:
+def _seeds(text: str) -> list[int]:
     try:
-        return [int(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be integers, got {text!r}") from None
+        return parse_seeds(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="fine-tune a pre-trained backbone and train it from scratch, side by side")
     _add_run_options(compare)
     compare.add_argument("--scratch-lr", type=float, default=ComparisonConfig().scratch_lr, help="learning rate of the scratch run")
-    compare.add_argument("--seeds", type=_positive_list, default=[0], help="e.g. '0 1 2': curves then carry mean and spread")
+    compare.add_argument("--seeds", type=_seeds, default=[0], help="e.g. '0 1 2': curves then carry mean and spread")
     compare.set_defaults(handler=cmd_compare)
 
     train = commands.add_parser("train", help="one run")

@@ -97,6 +97,17 @@ class RunConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+def parse_seeds(text: str) -> list[int]:
+    """'0 1 2' or '0,1,2' -> [0, 1, 2], as every interface writes seeds."""
+    try:
+        seeds = [int(s) for s in text.replace(",", " ").split()]
+    except ValueError:
+        raise ConfigError(f"seeds must be whole numbers, e.g. 0 1 2; got {text!r}") from None
+    if not seeds:
+        raise ConfigError("give at least one seed, e.g. 0")
+    return seeds
+
+
 @dataclass
 class ComparisonConfig:
     """A transfer run and its from-scratch twin, under identical data, splits, epochs and seeds."""

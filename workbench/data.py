@@ -178,6 +178,11 @@ BUILTIN = {
 }
 
 
+# What the pickers offer (an image folder is added by each UI in its own way).
+SUGGESTED_DATASETS = ["textures", "digits", "digits:0-4", "digits:5-9", "cifar10", "flowers102", "oxford_pets",
+                      "eurosat", "dtd"]
+
+
 def list_datasets() -> dict[str, str]:
     from workbench.image_folder import FOLDER_HELP
     from workbench.torchvision_data import TORCHVISION_DATASETS

@@ -113,6 +113,15 @@ def load_comparison(store: RunStore, comparison_id: str) -> Comparison:
 SWEEPABLE = ("freeze_depth", "lr", "train_per_class")
 
 
+def parse_sweep_values(text: str, parameter: str) -> list:
+    """'1e-4 1e-3' for learning rates, '0 3 6' for depths and label counts."""
+    cast = float if parameter == "lr" else int
+    try:
+        return [cast(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise ConfigError(f"cannot read the sweep values {text!r}; write numbers separated by spaces") from None
+
+
 def sweep_configs(base: ComparisonConfig, parameter: str, values: list) -> list[ComparisonConfig]:
     """One comparison per value of ``parameter`` (a transfer-run setting), everything else equal."""
     if parameter not in SWEEPABLE:

@@ -60,8 +60,11 @@ def compute_features(model: StagedNet, data, depth: int) -> Features:
     return Features(torch.cat(chunks), data.labels, depth)
 
 
-def cache_bytes(model: StagedNet, data, depth: int) -> int:
-    """Memory the cache of ``data`` at ``depth`` would take, from one image's feature size."""
+def too_large(model: StagedNet, data, depth: int) -> str | None:
+    """Why caching ``data`` at ``depth`` would take too much memory (judged from one image), or None."""
     with torch.no_grad():
         x, _ = data.get(torch.arange(1))
-        return model.features(x, 0, depth).numel() * x.element_size() * len(data)
+        size = model.features(x, 0, depth).numel() * x.element_size() * len(data)
+    if size > MAX_CACHE_BYTES:
+        return f"the cache would need more than {MAX_CACHE_BYTES / 2**30:.0f} GiB"
+    return None

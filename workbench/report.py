@@ -12,6 +12,15 @@ def human_count(value: float | None, unit: str = "") -> str:
     return f"{value:.0f}{unit}"
 
 
+def backbone_label(name: str) -> str:
+    """'resnet18 (11.7M params, download)': what a backbone picker shows."""
+    from workbench.backbones import get_backbone
+
+    backbone = get_backbone(name)
+    where = "offline" if backbone.weights_available_offline() else "download"
+    return f"{name} ({human_count(backbone.total_params())} params, {where})"
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 

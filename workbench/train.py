@@ -23,7 +23,7 @@ from workbench.config import RunConfig
 from workbench.cost import MemoryMeter, count_flops
 from workbench.data import DataBundle, load_data
 from workbench.errors import ConfigError, ResourceError, RunStoreError, WorkbenchError
-from workbench.feature_cache import MAX_CACHE_BYTES, Features, cache_blocker, cache_bytes, compute_features
+from workbench.feature_cache import Features, cache_blocker, compute_features, too_large
 from workbench.freezing import count_params, frozen_depth_at, param_groups, set_freeze_depth, unfreeze_stage
 from workbench.optim import current_lrs, lr_factor, make_optimizer, set_lr_factor
 from workbench.records import EpochRecord, RunRecord
@@ -234,15 +234,14 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
             epoch_flops = 0
             depth = model.no_grad_prefix
             blocker = cache_blocker(model, config.cache_features, config.bn_policy, config.augment)
-            if blocker is None and cache_bytes(model, train, depth) > MAX_CACHE_BYTES:
-                blocker = f"the cache would need more than {MAX_CACHE_BYTES / 2**30:.0f} GiB"
             if blocker is None and (not cached or cached["train"].start != depth):
-                # The frozen prefix runs once per image here, instead of once per image per epoch.
-                model.train()
-                epoch_flops += count_flops(lambda: cached.update(train=compute_features(model, train, depth)))
-                cached.update({s: compute_features(model, splits[s], depth) for s in ("val", "test")})
-                flops_per_image = None
-            elif blocker is not None:
+                blocker = too_large(model, train, depth)
+                if blocker is None:
+                    # The frozen prefix runs once per image here, instead of once per image per epoch.
+                    epoch_flops += count_flops(lambda: cached.update(train=compute_features(model, train, depth)))
+                    cached.update({s: compute_features(model, splits[s], depth) for s in ("val", "test")})
+                    flops_per_image = None
+            if blocker is not None:
                 cached.clear()
             _note_cache(record, epoch + 1, blocker, depth)
             inputs = cached if cached else splits

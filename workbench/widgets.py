@@ -18,24 +18,17 @@ import plotly.graph_objects as go
 
 from workbench import plots
 from workbench.backbones import get_backbone, list_backbones
-from workbench.config import ComparisonConfig, RunConfig
+from workbench.config import ComparisonConfig, RunConfig, parse_seeds
 from workbench.errors import WorkbenchError
-from workbench.experiment import Comparison, load_comparison, sweep_configs, sweep_points
+from workbench.data import SUGGESTED_DATASETS
+from workbench.experiment import Comparison, load_comparison, parse_sweep_values, sweep_configs, sweep_points
 from workbench.jobs import Job
 from workbench.lr_finder import LRFinderResult, find_lr
 from workbench.records import RunRecord
-from workbench.report import comparison_rows, human_count, verdict
+from workbench.report import backbone_label, comparison_rows, verdict
 from workbench.runs import RunStore
 
-DATASETS = ["textures", "digits", "digits:0-4", "digits:5-9", "imagefolder:", "cifar10", "flowers102",
-            "oxford_pets", "eurosat", "dtd"]
 WIDE = {"description_width": "150px"}
-
-
-def _backbone_label(name: str) -> str:
-    backbone = get_backbone(name)
-    where = "offline" if backbone.weights_available_offline() else "download"
-    return f"{name} ({human_count(backbone.total_params())} params, {where})"
 
 
 def _replace_figure(widget: go.FigureWidget, figure: go.Figure) -> None:
@@ -150,7 +143,7 @@ class ComparisonPanel(_JobPanel):
     def __init__(self, store: RunStore | None = None, **defaults):
         d = RunConfig(**{k: v for k, v in defaults.items() if k in RunConfig.__dataclass_fields__})
         scratch_lr = defaults.get("scratch_lr", ComparisonConfig().scratch_lr)
-        self.backbone = w.Dropdown(options=[(_backbone_label(n), n) for n in list_backbones()], value=d.backbone,
+        self.backbone = w.Dropdown(options=[(backbone_label(n), n) for n in list_backbones()], value=d.backbone,
                                    description="backbone", style=WIDE, layout={"width": "520px"})
         self.freeze = w.IntSlider(value=d.freeze_depth, min=0, max=get_backbone(d.backbone).num_stages,
                                   description="freeze depth", style=WIDE)
@@ -167,7 +160,7 @@ class ComparisonPanel(_JobPanel):
                                          description="layer-wise decay", style=WIDE)
         self.unfreeze_every = w.BoundedIntText(value=d.unfreeze_every, min=0, max=100,
                                                description="unfreeze every N", style=WIDE)
-        self.dataset = w.Combobox(value=d.dataset, options=DATASETS, description="dataset", style=WIDE,
+        self.dataset = w.Combobox(value=d.dataset, options=SUGGESTED_DATASETS + ["imagefolder:"], description="dataset", style=WIDE,
                                   placeholder="digits, textures, imagefolder:/path ...")
         self.per_class = w.BoundedIntText(value=d.train_per_class, min=1, max=10_000, description="labels per class",
                                           style=WIDE)
@@ -195,10 +188,7 @@ class ComparisonPanel(_JobPanel):
 
     def config(self) -> ComparisonConfig:
         """The comparison the controls describe (checked, so bad values fail here with a clear message)."""
-        try:
-            seeds = [int(s) for s in self.seeds.value.replace(",", " ").split()]
-        except ValueError:
-            raise WorkbenchError("seeds must be whole numbers, e.g. 0 1 2") from None
+        seeds = parse_seeds(self.seeds.value)
         transfer = RunConfig(backbone=self.backbone.value, freeze_depth=self.freeze.value, lr=self.lr.value,
                              bn_policy=self.bn_policy.value, lr_backbone_mult=self.backbone_mult.value,
                              layer_decay=self.layer_decay.value, unfreeze_every=self.unfreeze_every.value,
@@ -246,11 +236,7 @@ class SweepPanel(_JobPanel):
         super().__init__([self.parameter, self.values], [self.metric, self.figure], store)
 
     def _configs(self) -> list[ComparisonConfig]:
-        cast = float if self.parameter.value == "lr" else int
-        try:
-            values = [cast(v) for v in self.values.value.replace(",", " ").split()]
-        except ValueError:
-            raise WorkbenchError(f"cannot read {self.values.value!r}; write numbers separated by spaces") from None
+        values = parse_sweep_values(self.values.value, self.parameter.value)
         return sweep_configs(self.base, self.parameter.value, values)
 
     def _on_epoch(self, record: RunRecord) -> None:
