@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.backbones import get_backbone
-from workbench.train import autocast
+from workbench.step import autocast
 
 
 def images_per_second(mixed: bool, batch: int, steps: int, warmup: int = 5) -> float:

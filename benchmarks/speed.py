@@ -56,8 +56,8 @@ class PILDataset(Dataset):
 def baseline_run(config: RunConfig, data) -> tuple[list[float], float]:
     """Per-epoch seconds and final validation accuracy of the tutorial-style loop."""
     backbone = get_backbone(config.backbone)
-    transform = transforms.Compose([transforms.Resize(config.image_size), transforms.ToTensor(),
-                                    transforms.Normalize(backbone.mean, backbone.std)])
+    transform = transforms.Compose([transforms.Resize(config.image_size), transforms.PILToTensor(),
+                                    backbone.preprocess])  # one image at a time, as the tutorial's Normalize
     train = DataLoader(PILDataset(data.images["train"], data.labels["train"], transform),
                        batch_size=config.batch_size, shuffle=True)
     val = DataLoader(PILDataset(data.images["val"], data.labels["val"], transform), batch_size=config.batch_size)
@@ -109,7 +109,7 @@ def main() -> None:
 
     base = RunConfig(dataset="textures", train_per_class=args.train_per_class, image_size=args.image_size,
                      epochs=args.epochs, batch_size=32, lr=1e-3, device="cpu")
-    data = load_data(base.dataset, base.image_size, base.split_seed, base.train_per_class, base.max_eval_per_class)
+    data = load_data(base)
     stages = get_backbone(base.backbone).num_stages
     cases = {"linear probe": stages, "half frozen": stages // 2, "full fine-tune": 0}
     print(f"{base.backbone}, {base.dataset}: {data.size('train')} train / {data.size('val')} val images at "

@@ -27,8 +27,9 @@ def torch_home(tmp_path, monkeypatch):
     home = tmp_path / "torch_home"
     monkeypatch.setenv("TORCH_HOME", str(home))
 
-    def offline(url, dst, *args, **kwargs):
+    def offline(url, *args, **kwargs):
         raise OSError(f"no network to fetch {url}")
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.delenv("WORKBENCH_WEIGHTS_MIRROR", raising=False)
+    monkeypatch.setattr("workbench.weights_download._urlopen", offline)
     return home

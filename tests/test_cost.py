@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.backbones import get_backbone
-from workbench.cost import MemoryMeter, count_flops
+from workbench.cost import FlopMeter, MemoryMeter, count_flops
 from workbench.freezing import set_freeze_depth
 
 
@@ -51,3 +51,22 @@ def test_peak_memory_sees_a_large_allocation():
     block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
     assert meter.peak_bytes() >= before + 60 * 2**20
     del block
+
+
+def test_a_step_is_counted_once_per_setup_then_charged_per_image():
+    conv = nn.Conv2d(3, 8, 3)
+    x = torch.randn(4, 3, 8, 8)
+    meter = FlopMeter()
+    with meter.step(4, setup=("depth", 0)):
+        conv(x)
+    first = meter.total
+    assert first == count_flops(lambda: conv(x)) > 0
+    with meter.step(2, setup=("depth", 0)):
+        pass  # nothing counted here: charged at the measured cost per image
+    assert meter.total == first + first // 2
+    with meter.step(4, setup=("depth", 1)):  # what a step runs changed: counted for real again
+        conv(x[:1])
+    assert meter.total == first + first // 2 + first // 4
+    with meter.count():
+        conv(x)
+    assert meter.total == 2 * first + first // 2 + first // 4

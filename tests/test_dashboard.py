@@ -1,4 +1,4 @@
-"""The dashboard driven through Streamlit's AppTest: widgets, a real tiny comparison, what is shown."""
+"""The dashboard driven through Streamlit's AppTest: widgets, real tiny comparisons, what each page is shown."""
 
 import base64
 import json
@@ -11,9 +11,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from workbench import preflight
+from workbench.backbones import get_backbone
+from workbench.experiment import group_comparisons
 from workbench.report import comparison_rows
 from workbench.runs import RunStore
-from workbench.experiment import group_comparisons
 
 DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 
@@ -28,8 +30,8 @@ def _values(array) -> list:
     return list(array)
 
 
-def _wait_for(store: RunStore, count: int, timeout: float = 240) -> None:
-    """Until ``count`` runs are recorded and the dashboard's job thread has ended."""
+def _wait_for(store: RunStore, count: int, timeout: float = 300) -> None:
+    """Until ``count`` runs are recorded and the dashboard's job has ended."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         records, _ = store.scan()
@@ -37,85 +39,112 @@ def _wait_for(store: RunStore, count: int, timeout: float = 240) -> None:
         if len(records) >= count and all(r.status != "running" for r in records) and not jobs:
             return
         time.sleep(0.5)
-    pytest.fail("the dashboard's runs did not finish")
+    pytest.fail(f"the dashboard's runs did not finish: {[(r.role, r.status, len(r.epochs)) for r in records]}, "
+                f"jobs {[t.name for t in jobs]}")
+
+
+def _page(session: str | None = None) -> AppTest:
+    at = AppTest.from_file(DASHBOARD, default_timeout=120)
+    if session:
+        at.query_params["session"] = session
+    at.run()
+    assert not at.exception
+    return at
 
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
     st.cache_resource.clear()  # each test starts with no job from an earlier one
-    at = AppTest.from_file(DASHBOARD, default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at, RunStore(tmp_path / "runs")
+    return _page(), RunStore(tmp_path / "runs")
 
 
-def _tiny(at):
-    sidebar = at.sidebar
-    sidebar.selectbox[1].set_value("digits:0-4")
-    sidebar.number_input[3].set_value(3)  # labels per class
-    sidebar.number_input[4].set_value(2)  # epochs
-    sidebar.select_slider[2].set_value(32)  # image size
+def _tiny(at, epochs: int = 2):
+    at.selectbox(key="dataset").set_value("digits:0-4")
+    at.number_input(key="train_per_class").set_value(3)
+    at.number_input(key="epochs").set_value(epochs)
+    at.select_slider(key="image_size").set_value(32)
+    return at.run()
+
+
+def _chart(at, test) -> dict:
+    return next(f for f in map(_figure, at.get("plotly_chart")) if test(f))
 
 
 def test_an_empty_store_offers_the_default_demo(app):
-    at, _ = app
+    at, store = app
     assert "No runs yet" in at.info[0].value
     assert at.button(key="demo").label == "Run the default demo"
+    assert f"Runs saved in `{store.root.resolve()}`" in at.caption[0].value
 
 
-def test_the_freeze_slider_follows_the_backbone(app):
+def test_the_stage_map_follows_the_backbone_and_shows_the_head_that_always_trains(app):
     at, _ = app
-    assert at.sidebar.slider[0].max == 6  # efficientnet_lite0
-    at.sidebar.selectbox[0].set_value("resnet18").run()
-    assert at.sidebar.slider[0].max == 5
-    stage_map = _figure(at.sidebar.get("plotly_chart")[0])
-    assert list(stage_map["data"][0]["y"]) == ["stem", "layer1", "layer2", "layer3", "layer4"]
+    assert at.slider(key="freeze_depth").max == 6  # efficientnet_lite0
+    at.selectbox(key="backbone").set_value("resnet18").run()
+    assert at.slider(key="freeze_depth").max == 5
+    at.slider(key="freeze_depth").set_value(5).run()
+    bars = _figure(at.sidebar.get("plotly_chart")[0])["data"][0]
+    assert list(bars["y"]) == ["stem", "layer1", "layer2", "layer3", "layer4", "head (new)"]
+    assert _values(bars["x"])[-1] == get_backbone("resnet18").head_params(6)  # textures: 6 classes
+    assert [t.split()[-1] for t in bars["text"]] == ["frozen"] * 5 + ["trains"]
+    assert "weights fetch resnet18" in at.sidebar.caption[0].value or "on this machine" in at.sidebar.caption[0].value
 
 
-def test_launch_a_comparison_and_see_both_curves_and_the_recorded_costs(app):
+def test_a_launch_shows_its_own_comparison_live_and_after_and_its_costs(app):
     at, store = app
     _tiny(at)
-    at.sidebar.slider[0].set_value(3)
+    at.slider(key="freeze_depth").set_value(3)
     at.button(key="launch").click().run()
     assert not at.exception
     _wait_for(store, 2)
     at.run()
-    assert not at.exception
-    charts = [_figure(c) for c in at.get("plotly_chart")]
+    charts = list(map(_figure, at.get("plotly_chart")))
     curves = next(f for f in charts if any(t.get("name") == "transfer val" for t in f["data"]))
-    names = {t["name"] for t in curves["data"]}
-    assert {"transfer val", "scratch val", "transfer train", "scratch train"} <= names
-    scratch_val = next(t for t in curves["data"] if t["name"] == "scratch val")
-    assert len(_values(scratch_val["y"])) == 2
+    assert {"transfer val", "scratch val", "transfer train", "scratch train", "target 90%"} <= {
+        t["name"] for t in curves["data"]}
+    assert len(_values(next(t for t in curves["data"] if t["name"] == "scratch val")["y"])) == 2
 
-    (comparison,) = group_comparisons(store.scan()[0]).values()
-    summary = comparison.summary()
-    shown = at.dataframe[0].value
-    expected = comparison_rows(summary)
-    assert list(shown["measure"]) == [r[0] for r in expected]
-    assert list(shown["transfer"]) == [r[1] for r in expected]
-    assert list(shown["scratch"]) == [r[2] for r in expected]
-    assert summary["transfer"]["trainable_params"] < summary["scratch"]["trainable_params"]
+    (first,) = group_comparisons(store.scan()[0]).values()
+    shown = at.table[0].value
+    expected = comparison_rows(first.summary())
+    assert list(shown.index) == [r[0] for r in expected]
+    assert list(shown["transfer"]) == [r[1] for r in expected] and list(shown["scratch"]) == [r[2] for r in expected]
+
+    at.slider(key="freeze_depth").set_value(6)
+    at.button(key="launch").click().run()  # a second launch: its comparison replaces the first on screen
+    job = at.selectbox(key="chosen").value
+    assert job != first.comparison_id and job.startswith("c-")
+    _wait_for(store, 4)
+    at.run()
+    assert at.selectbox(key="chosen").value == job
+    assert group_comparisons(store.scan()[0])[job].transfer[0].config["freeze_depth"] == 6
 
     at.radio(key="x_axis").set_value("flops").run()
-    curves = next(_figure(c) for c in at.get("plotly_chart") if "training FLOPs" in json.dumps(_figure(c)["layout"]))
-    assert curves
+    assert _chart(at, lambda f: "training FLOPs" in json.dumps(f["layout"]))
 
 
-def test_a_sweep_from_the_sidebar_plots_accuracy_against_the_swept_setting(app):
+def test_compare_runs_joins_only_comparisons_that_differ_in_one_setting(app):
     at, store = app
     _tiny(at)
-    at.sidebar.radio[1].set_value("sweep").run()
-    at.sidebar.selectbox[2].set_value("freeze_depth").run()
-    at.sidebar.text_input[1].set_value("0 6").run()
+    at.radio(key="mode").set_value("sweep").run()
+    at.selectbox(key="sweep").set_value("freeze_depth").run()
+    at.text_input(key="sweep_values:freeze_depth:efficientnet_lite0").set_value("0 6").run()
     at.button(key="launch").click().run()
     _wait_for(store, 4)
     at.run()
+    at.radio(key="mode").set_value("comparison")
+    at.select_slider(key="image_size").set_value(48)  # another image size: not on the sweep's line
+    at.button(key="launch").click().run()
+    _wait_for(store, 6)
+    at.run()
     assert not at.exception
-    sweep = next(_figure(c) for c in at.get("plotly_chart") if _figure(c)["layout"].get("xaxis", {}).get("title", {}).get("text") == "freeze depth")
-    transfer = next(t for t in sweep["data"] if t["name"] == "transfer")
-    assert _values(transfer["x"]) == [0, 6]
+    sweep = _chart(at, lambda f: f["layout"].get("xaxis", {}).get("title", {}).get("text") == "freeze depth (stages)")
+    assert _values(next(t for t in sweep["data"] if t["name"] == "transfer")["x"]) == [0, 6]
+    assert _values(sweep["layout"]["xaxis"]["tickvals"]) == [0, 6]
+    assert sweep["layout"]["yaxis"]["title"]["text"] == "test acc"
+    held = next(c.value for c in at.caption if "held fixed" in c.value)
+    assert "image size (px) 32" in held and "epochs 2" in held
 
 
 def test_a_corrupt_record_is_shown_as_such_and_the_page_keeps_going(app):
@@ -126,32 +155,69 @@ def test_a_corrupt_record_is_shown_as_such_and_the_page_keeps_going(app):
     assert not at.exception
 
 
-def test_bad_input_is_a_one_line_error_in_the_sidebar(app):
+@pytest.mark.parametrize("make, message", [
+    (lambda root: root / "not-here", "does not exist"),
+    (lambda root: root.mkdir() or root, "no images found"),
+])
+def test_a_bad_folder_is_refused_under_launch_before_anything_starts(app, tmp_path, make, message):
     at, store = app
-    at.sidebar.selectbox[1].set_value("imagefolder:PATH").run()
-    at.sidebar.text_input[0].set_value("/definitely/not/here").run()
+    at.selectbox(key="dataset").set_value("your image folder").run()
+    at.text_input(key="dataset_folder").set_value(str(make(tmp_path / "photos"))).run()
     at.button(key="launch").click().run()
-    for _ in range(20):
-        at.run()
-        if at.error:
-            break
-        time.sleep(0.5)
-    assert "does not exist" in at.error[0].value
+    assert message in at.sidebar.error[0].value
+    assert not at.main.error and not store.root.exists()  # nothing in the main area; no job, no run
 
 
-def test_stop_ends_the_runs_and_they_are_saved_as_interrupted(app):
+def test_an_offline_backbone_is_refused_with_the_command_that_fixes_it(app, torch_home, monkeypatch):
     at, store = app
-    _tiny(at)
-    at.sidebar.number_input[4].set_value(200)  # epochs: far more than the test will wait for
+    monkeypatch.setattr(preflight, "online", lambda host=None: False)
+    at.selectbox(key="backbone").set_value("resnet18").run()
     at.button(key="launch").click().run()
-    deadline = time.time() + 120
+    error = at.sidebar.error[0].value
+    assert "resnet18 has no ImageNet weights" in error and "workbench weights fetch resnet18" in error
+    assert "--" not in error and not store.root.exists()
+
+
+def test_errors_belong_to_the_page_that_made_them(app, tmp_path):
+    mine, store = app
+    other = _page("someone-else")
+    folder = tmp_path / "photos"
+    for name in ("cats", "dogs"):  # names that look like images, contents that are not: only training finds out
+        (folder / name).mkdir(parents=True)
+        for i in range(4):
+            (folder / name / f"{i}.jpg").write_text("not a picture")
+    mine.selectbox(key="dataset").set_value("your image folder").run()
+    mine.text_input(key="dataset_folder").set_value(str(tmp_path / "missing")).run()
+    mine.button(key="launch").click().run()
+    assert "does not exist" in mine.sidebar.error[0].value
+    mine.text_input(key="dataset_folder").set_value(str(folder)).run()
+    mine.button(key="launch").click().run()
+    _wait_for(store, 0)
+    mine.run()
+    assert "the last job stopped" in mine.sidebar.error[0].value
+    other.run()
+    assert not other.error and not other.sidebar.error
+
+
+def test_stop_belongs_to_its_page_and_a_reload_brings_back_its_settings(app):
+    at, store = app
+    _tiny(at, epochs=200)  # far more than the test will wait for
+    at.button(key="launch").click().run()
+    deadline = time.time() + 180
     while time.time() < deadline and not any(r.epochs for r in store.scan()[0]):
         time.sleep(0.3)
-    at.run()
-    at.button(key="stop").click().run()
+    reload = _page(at.query_params["session"])
+    assert reload.number_input(key="epochs").value == 200
+    assert reload.selectbox(key="dataset").value == "digits:0-4"
+    stranger = _page("a-stranger")
+    assert stranger.button(key="stop").disabled and stranger.button(key="launch").disabled
+    assert not reload.button(key="stop").disabled
+    reload.button(key="stop").click().run()
     _wait_for(store, 1)
-    at.run()
+    reload.run()
     (record,) = store.scan()[0]
     assert record.status == "interrupted" and 1 <= len(record.epochs) < 200
-    assert "stopped" in at.warning[0].value
-    assert not at.button(key="launch").disabled
+    assert "stopped" in reload.warning[0].value
+    assert not reload.button(key="launch").disabled
+    stranger.run()
+    assert not stranger.warning

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.backbones import get_backbone
+from workbench.config import RunConfig
 from workbench.errors import ConfigError
 from workbench.freezing import (count_params, frozen_depth_at, is_pinned, param_groups, set_freeze_depth,
                                 unfreeze_stage)
@@ -25,7 +26,7 @@ def test_trainable_parameters_are_exactly_the_unfrozen_stages_and_head(name):
         set_freeze_depth(model, depth)
         assert count_params(model, trainable_only=True) == sum(counts[depth:]) + head
         assert count_params(model) == sum(counts) + head
-        assert model.no_grad_prefix == depth
+        assert model.freeze_depth == depth
 
 
 def test_linear_probe_trains_only_the_head():
@@ -37,7 +38,7 @@ def test_linear_probe_trains_only_the_head():
 
 def test_freeze_depth_out_of_range_is_refused():
     with pytest.raises(ConfigError, match="use 0..5"):
-        set_freeze_depth(_model(), 6)
+        RunConfig(backbone="resnet18", freeze_depth=6).validate()
 
 
 def _bns(module):
@@ -95,7 +96,7 @@ def test_gradual_unfreezing_adds_the_next_stage_as_a_new_group():
     assert unfreeze_stage(model, optimizer, 1e-2, 0.1) == "layer4"
     assert [g["name"] for g in optimizer.param_groups] == ["head", "layer4"]
     assert optimizer.param_groups[1]["lr"] == pytest.approx(1e-3)
-    assert model.no_grad_prefix == 4
+    assert model.freeze_depth == 4
     assert all(p.requires_grad for p in model.stages["layer4"].parameters())
     assert not any(p.requires_grad for p in model.stages["layer3"].parameters())
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from workbench.config import RunConfig
 from workbench.data import load_data
 from workbench.errors import ResourceError, RunStoreError, WeightsError
 from workbench.image_folder import decode_image
@@ -60,6 +61,11 @@ def test_decompression_bombs_are_refused_with_the_reason(tmp_path, monkeypatch):
     assert "decompression-bomb guard" in decode_image(path, 16)
 
 
+def _folder_bundle(root, size):
+    return load_data(RunConfig(dataset=f"imagefolder:{root}", image_size=size, train_per_class=None,
+                               max_eval_per_class=None))
+
+
 def _classes(root, names, per_class=4, size=(30, 20)):
     for c, name in enumerate(names):
         (root / name).mkdir(parents=True, exist_ok=True)
@@ -69,7 +75,7 @@ def _classes(root, names, per_class=4, size=(30, 20)):
 
 def test_class_names_with_spaces_and_non_ascii_and_mixed_sizes(tmp_path):
     _classes(tmp_path, ["golden retriever", "café crème", "Ölfarbe 🎨"])
-    bundle = load_data(f"imagefolder:{tmp_path}", 24, max_eval_per_class=None)
+    bundle = _folder_bundle(tmp_path, 24)
     assert bundle.classes == ["café crème", "golden retriever", "Ölfarbe 🎨"]
     assert sum(bundle.size(s) for s in ("train", "val", "test")) == 12
 
@@ -77,7 +83,7 @@ def test_class_names_with_spaces_and_non_ascii_and_mixed_sizes(tmp_path):
 def test_an_empty_class_folder_is_left_out_and_said(tmp_path):
     _classes(tmp_path, ["ants", "bees"])
     (tmp_path / "wasps").mkdir()
-    bundle = load_data(f"imagefolder:{tmp_path}", 16, max_eval_per_class=None)
+    bundle = _folder_bundle(tmp_path, 16)
     assert bundle.classes == ["ants", "bees"]
     assert any("'wasps' has no images" in note for note in bundle.notes)
 
@@ -85,7 +91,7 @@ def test_an_empty_class_folder_is_left_out_and_said(tmp_path):
 def test_symlink_loops_do_not_hang(tmp_path):
     _classes(tmp_path, ["ants", "bees"])
     os.symlink(tmp_path, tmp_path / "ants" / "loop")
-    bundle = load_data(f"imagefolder:{tmp_path}", 16, max_eval_per_class=None)
+    bundle = _folder_bundle(tmp_path, 16)
     assert sum(bundle.size(s) for s in ("train", "val", "test")) == 8
 
 
@@ -93,7 +99,7 @@ def test_a_bomb_in_a_folder_is_counted_with_its_reason(tmp_path, monkeypatch):
     _classes(tmp_path, ["ants", "bees"], per_class=5)
     Image.new("RGB", (300, 300)).save(tmp_path / "ants" / "huge.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 30_000)
-    bundle = load_data(f"imagefolder:{tmp_path}", 16, max_eval_per_class=None)
+    bundle = _folder_bundle(tmp_path, 16)
     assert sum(bundle.size(s) for s in ("train", "val", "test")) == 10
     assert any("decompression-bomb guard" in note for note in bundle.notes)
 

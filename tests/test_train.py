@@ -39,7 +39,7 @@ def test_a_frozen_backbone_trains_only_the_head_and_costs_less(tiny, store):
 
 def test_gradual_unfreezing_thaws_a_stage_each_epoch(tiny, store):
     record = train_run(replace(tiny, freeze_depth=6, unfreeze_every=1, epochs=3), store)
-    assert [e.frozen_stages for e in record.epochs] == [6, 5, 4]
+    assert [e.freeze_depth for e in record.epochs] == [6, 5, 4]
     assert list(record.epochs[-1].lrs) == ["head", "conv_head", "stage4"]
     assert record.epochs[0].epoch_flops < record.epochs[2].epoch_flops
 
@@ -109,8 +109,9 @@ def test_the_feature_cache_gives_exactly_the_same_numbers(tiny, store, depth):
     assert [e.train_loss for e in cached.epochs] == pytest.approx([e.train_loss for e in plain.epochs], rel=1e-5)
     assert [e.val_acc for e in cached.epochs] == [e.val_acc for e in plain.epochs]
     assert cached.test_acc == plain.test_acc
-    assert [e.cached_stages for e in cached.epochs] == [depth] * 3
-    assert [e.cached_stages for e in plain.epochs] == [0] * 3
+    assert [e.features_cached for e in cached.epochs] == [True] * 3
+    assert [e.features_cached for e in plain.epochs] == [False] * 3
+    assert [e.freeze_depth for e in cached.epochs] == [depth] * 3
     # The prefix runs once (epoch 1), then later epochs cost only the trainable suffix.
     assert cached.epochs[1].epoch_flops < plain.epochs[1].epoch_flops
     assert cached.epochs[0].epoch_flops >= plain.epochs[0].epoch_flops * 0.99
@@ -124,12 +125,13 @@ def test_the_feature_cache_gives_exactly_the_same_numbers(tiny, store, depth):
 def test_the_record_says_why_the_cache_was_not_used(tiny, store, change, reason):
     record = train_run(replace(tiny, **{"freeze_depth": 3, **change}), store)
     assert reason in record.speed_notes[0]
-    assert all(e.cached_stages == 0 for e in record.epochs)
+    assert not any(e.features_cached for e in record.epochs)
 
 
 def test_gradual_unfreezing_rebuilds_the_cache_at_each_new_depth(tiny, store):
     record = train_run(replace(tiny, freeze_depth=6, unfreeze_every=1, epochs=3), store)
-    assert [e.cached_stages for e in record.epochs] == [6, 5, 4]
+    assert [e.features_cached for e in record.epochs] == [True] * 3
+    assert [e.freeze_depth for e in record.epochs] == [6, 5, 4]
     assert record.speed_notes == ["epoch 1: frozen stages 1-6 cached", "epoch 2: frozen stages 1-5 cached",
                                   "epoch 3: frozen stages 1-4 cached"]
 
@@ -161,3 +163,29 @@ def test_compiled_stages_train_to_the_same_numbers(tiny, store):
     compiled = train_run(replace(tiny, compile=True), store)
     assert compiled.environment["compiled"] is True
     assert [e.train_loss for e in compiled.epochs] == pytest.approx([e.train_loss for e in eager.epochs], rel=1e-3)
+
+
+def test_batches_are_the_backbone_s_own_preprocessing(tiny):
+    import torch
+
+    from workbench.backbones import get_backbone
+    from workbench.data import load_data
+    from workbench.train import split_batches
+
+    data = load_data(tiny)
+    x, y = split_batches(tiny, data, torch.device("cpu"))["val"].get(torch.arange(3))
+    assert torch.equal(x, get_backbone(tiny.backbone).preprocess(data.images["val"][:3]))
+    assert torch.equal(y, data.labels["val"][:3])
+
+
+def test_records_written_with_the_old_freeze_names_still_load():
+    from workbench.records import RunRecord
+
+    epoch = dict(epoch=1, train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5, lrs={"head": 0.1}, epoch_s=1.0,
+                 cum_s=1.0, images_seen=4, epoch_flops=10, train_flops=10, trainable_params=5, total_params=9,
+                 peak_mem_bytes=100, throughput=4.0)
+    old = RunRecord.from_dict({"run_id": "r-old", "config": {}, "epochs": [
+        {**epoch, "frozen_stages": 6, "cached_stages": 6}, {**epoch, "frozen_stages": 2, "cached_stages": 0}]})
+    assert [(e.freeze_depth, e.features_cached) for e in old.epochs] == [(6, True), (2, False)]
+    new = RunRecord.from_dict(old.to_dict())
+    assert new == old and "frozen_stages" not in old.to_dict()["epochs"][0]

@@ -1,71 +1,157 @@
 """The notebook widgets driven from code, as a notebook cell would."""
 
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench.backbones import get_backbone
 from workbench.config import ComparisonConfig, RunConfig
+from workbench.errors import ConfigError
+from workbench.metrics import ACCURACIES
+from workbench.options import SWEEPABLE
 from workbench.widgets import ComparisonPanel, StageMap, SweepPanel, cost_table_html, lr_finder
+from workbench.widgets.views import PLOTLY_MIME
 
 TINY = dict(dataset="digits:0-2", train_per_class=4, image_size=32, epochs=2)
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _sample(panel, until, seconds: float = 120.0) -> list[tuple[float, float, str]]:
+    """(time, progress, status) every 0.1 s while the panel's run goes on, until ``until(panel)``."""
+    samples, start = [], time.monotonic()
+    while not until(panel) and time.monotonic() - start < seconds:
+        samples.append((time.monotonic() - start, panel.progress.value, panel.status.value))
+        time.sleep(0.1)
+    return samples
 
 
 def test_the_freeze_slider_and_stage_map_follow_the_backbone(store):
     panel = ComparisonPanel(store)
-    assert panel.freeze.max == 6
-    panel.backbone.value = "resnet18"
-    assert panel.freeze.max == 5
-    panel.freeze.value = 5
+    freeze = panel.controls["freeze_depth"]
+    assert freeze.max == 6
+    panel.controls["backbone"].value = "resnet18"
+    assert freeze.max == 5
+    freeze.value = 5
+    panel.counting.join()
     assert "5 of 5 stages frozen" in panel.stage_map.caption.value
-    assert list(panel.stage_map.figure.data[0].y) == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
+    assert list(panel.stage_map.figure.data[0].y) == ["stem", "layer1", "layer2", "layer3", "layer4", "head (new)"]
+
+
+def test_the_head_is_sized_for_the_datasets_classes_and_the_counts_agree(store):
+    panel = ComparisonPanel(store, dataset="digits:0-2", freeze_depth=6)
+    panel.counting.join()
+    backbone = get_backbone("efficientnet_lite0")
+    assert panel.stage_map.num_classes == 3
+    assert f"<b>{backbone.head_params(3):,}</b>" in panel.stage_map.caption.value
+    label = dict((name, text) for text, name in panel.controls["backbone"].options)["efficientnet_lite0"]
+    count = label.split(" · ")[1].split()[0]  # '3.4M' in 'efficientnet_lite0 · 3.4M params · offline'
+    assert f"{count} in the backbone" in panel.stage_map.caption.value
+    assert "runs offline" in panel.weights.value
+    panel.controls["dataset"].value = "textures"
+    panel.counting.join()
+    assert panel.stage_map.num_classes == 6
+
+
+def test_nothing_is_drawn_before_the_first_epoch(store):
+    panel = ComparisonPanel(store, **TINY)
+    assert panel.curves.figure is None and panel.curves.outputs == ()
 
 
 def test_run_click_trains_a_comparison_and_the_panel_keeps_it(store):
-    panel = ComparisonPanel(store, **TINY)
-    panel.freeze.value = 6
+    panel = ComparisonPanel(store, **{**TINY, "freeze_depth": 6})
     panel.run.click()
     panel.wait()
     assert panel.job.state == "completed" and panel.progress.value == 1.0
     summary = panel.result.summary()
     assert summary["transfer"]["trainable_params"] == 1280 * 3 + 3
-    names = {trace.name for trace in panel.curves.data}
+    names = {trace.name for trace in panel.curves.figure.data}
     assert {"transfer val", "scratch val"} <= names
-    val = next(t for t in panel.curves.data if t.name == "scratch val")
+    val = next(t for t in panel.curves.figure.data if t.name == "scratch val")
     assert list(val.y) == [e["val_acc"] for e in summary["scratch"]["epochs"]]
     assert panel.costs.value == cost_table_html(summary)
     assert not panel.run.disabled and panel.stop.disabled
+    assert panel.status.value.startswith("done")
 
 
-def test_stop_saves_the_runs_as_interrupted(store):
-    panel = ComparisonPanel(store, **{**TINY, "epochs": 50})
-    stopped = []
-    original = panel._on_epoch
-
-    def stop_after_first_epoch(record):
-        original(record)
-        if not stopped:
-            stopped.append(record.run_id)
-            panel.stop.click()
-
-    panel._on_epoch = stop_after_first_epoch
+def test_the_curves_live_in_the_widget_state_so_a_page_reload_draws_them(store):
+    panel = ComparisonPanel(store, **TINY)
     panel.run.click()
     panel.wait()
-    assert panel.job.state == "interrupted"
+    (output,) = panel.curves.get_state()["outputs"]
+    figure = output["data"][PLOTLY_MIME]
+    assert {"transfer val", "scratch val"} <= {trace["name"] for trace in figure["data"]}
+    assert [bundle.keys() for bundle in panel._final_outputs()] == [output["data"].keys(), {"text/html"}]
+
+
+def test_progress_and_status_move_at_least_once_a_second_during_a_run(store):
+    panel = ComparisonPanel(store, **{**TINY, "epochs": 12})
+    panel.run.click()
+    samples = _sample(panel, lambda p: p.stop.disabled)
+    panel.wait()
+    during = [s for s in samples if 0.0 < s[1] < 1.0]
+    assert len({s[1] for s in during}) >= 5, "the progress bar should move many times, not jump at the end"
+    changes = [t for (t, _, status), (_, _, before) in zip(samples[1:], samples) if status != before]
+    gaps = [b - a for a, b in zip(changes, changes[1:])]
+    assert gaps and max(gaps) <= 1.5, f"the status line stood still for {max(gaps, default=0):.1f} s"
+
+
+def test_stop_ends_the_run_within_seconds_and_keeps_it_as_interrupted(store):
+    panel = ComparisonPanel(store, **{**TINY, "epochs": 200})
+    panel.run.click()
+    _sample(panel, lambda p: p.curves.figure is not None)  # the first epoch is drawn
+    clicked = time.monotonic()
+    panel.stop.click()
+    panel.wait()
+    latency = time.monotonic() - clicked
+    assert panel.job.state == "interrupted" and latency < 3.0, latency
     (record,), _ = store.scan()
-    assert record.status == "interrupted" and 1 <= len(record.epochs) < 50
+    assert record.status == "interrupted" and 1 <= len(record.epochs) < 200
+    assert panel.status.value.startswith("stopped")
+
+
+def test_a_new_run_clears_the_previous_results(store):
+    panel = ComparisonPanel(store, **{**TINY, "epochs": 1})
+    panel.run.click()
+    panel.wait()
+    assert panel.costs.value
+    panel.controls["epochs"].value = 200
+    panel.run.click()
+    assert panel.curves.figure is None and panel.costs.value == "" and panel.result is None
+    panel.stop.click()
+    panel.wait()
 
 
 def test_bad_values_show_an_error_and_start_nothing(store):
     panel = ComparisonPanel(store, **TINY)
-    panel.seeds.value = "zero"
+    panel.controls["seeds"].value = "zero"
     panel.run.click()
     assert "seeds must be whole numbers" in panel.status.value and panel.job is None
+
+
+def test_a_misspelled_option_is_named_in_one_line(store):
+    with pytest.raises(ConfigError, match="no option epoch; use backbone"):
+        ComparisonPanel(store, epoch=3)
 
 
 def test_sweep_panel_plots_one_point_per_comparison(store):
     base = ComparisonConfig(RunConfig(**{**TINY, "epochs": 1}))
     panel = SweepPanel(base, store, parameter="freeze_depth", values="0 6")
+    assert panel.figure is None
     panel.run.click()
     panel.wait()
     assert [p["freeze_depth"] for p in panel.points] == [0, 6]
     transfer = next(t for t in panel.figure.data if t.name == "transfer")
     assert list(transfer.x) == [0, 6]
+
+
+def test_sweep_panel_offers_every_sweepable_option_and_accuracy(store):
+    panel = SweepPanel(store=store)
+    assert [name for _, name in panel.parameter.options] == list(SWEEPABLE)
+    assert [key for _, key in panel.metric.options] == [m.key for m in ACCURACIES]
+    panel.parameter.value = "lr"
+    assert panel.values.value == "0.0001 0.0003 0.001 0.003"
 
 
 def test_stage_map_counts_trainable_parameters():
@@ -76,3 +162,12 @@ def test_stage_map_counts_trainable_parameters():
 def test_lr_finder_helper_returns_result_and_figure():
     result, figure = lr_finder(RunConfig(**TINY), steps=8)
     assert list(figure.data[0].x) == result.lrs
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_the_tutorials_are_kept_without_outputs(path):
+    """Executed notebooks are not committed: outputs and widget state would add megabytes per notebook."""
+    notebook = json.loads(path.read_text())
+    assert "widgets" not in notebook["metadata"]
+    for cell in notebook["cells"]:
+        assert not cell.get("outputs") and cell.get("execution_count") is None, cell["source"][:1]

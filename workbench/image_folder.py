@@ -16,11 +16,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from workbench.data import SPLITS, ImageSource, resize_square
+from workbench.sources import SPLITS, DatasetKind, ImageSource, register_dataset, resize_square
 from workbench.errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-FOLDER_HELP = "your images, one folder per class (optionally inside train/ val/ test/)"
 
 
 def _image_files(folder: Path) -> tuple[list[Path], int]:
@@ -123,3 +122,15 @@ def decode_image(path: Path, size: int) -> torch.Tensor | str:
         return UNREADABLE
     tensor = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
     return resize_square(tensor, size)[0]
+
+
+def _open(argument: str, data_dir: Path) -> ImageSource:
+    if not argument:
+        raise DataError("imagefolder needs a path: --dataset imagefolder:/path/to/images")
+    return image_folder_source(Path(argument).expanduser())
+
+
+register_dataset(DatasetKind(
+    "imagefolder", "your images, one folder per class (optionally inside train/ val/ test/)", _open,
+    usage="imagefolder:PATH", takes_argument=True,
+))

@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from workbench.config import RunConfig
 from workbench.data import load_data
 from workbench.freezing import param_groups
-from workbench.optim import make_optimizer
+from workbench.optim import make_optimizer, set_lr_factor
+from workbench.step import TrainStep
 from workbench.train import build_model, resolve_device, split_batches
 
 SMOOTHING = 0.8
@@ -34,28 +34,23 @@ def find_lr(config: RunConfig, start_lr: float = 1e-6, end_lr: float = 1.0, step
     """Run the range test on ``config``'s model, data and freezing; nothing is saved."""
     config = replace(config, lr=start_lr).validate()
     device = resolve_device(config.device)
-    data = load_data(config.dataset, config.image_size, config.split_seed, config.train_per_class,
-                     config.max_eval_per_class, config.data_dir)
+    data = load_data(config)
     model = build_model(config, data.num_classes, device)
     optimizer = make_optimizer(param_groups(model, start_lr, config.lr_backbone_mult, config.layer_decay),
                                config.optimizer, start_lr, config.weight_decay, config.momentum)
+    step = TrainStep(model, optimizer, device, config.cpu_bf16)
     train = split_batches(config, data, device)["train"]
     generator = torch.Generator().manual_seed(config.seed)
     growth = (end_lr / start_lr) ** (1 / max(steps - 1, 1))
     lrs, losses, smoothed, best = [], [], 0.0, math.inf
     model.train()
-    for step in range(steps):
-        factor = growth**step
-        for group in optimizer.param_groups:
-            group["lr"] = group["base_lr"] * factor
+    for i in range(steps):
+        factor = growth**i
+        set_lr_factor(optimizer, factor)
         index = torch.randperm(len(train), generator=generator)[: config.batch_size]
-        x, y = train.get(index)
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        smoothed = SMOOTHING * smoothed + (1 - SMOOTHING) * loss.item()
-        value = smoothed / (1 - SMOOTHING ** (step + 1))  # bias-corrected running mean
+        loss, _ = step(*train.get(index))
+        smoothed = SMOOTHING * smoothed + (1 - SMOOTHING) * loss
+        value = smoothed / (1 - SMOOTHING ** (i + 1))  # bias-corrected running mean
         lrs.append(start_lr * factor)
         losses.append(value)
         best = min(best, value)

@@ -6,13 +6,12 @@ same wherever it is shown, and every point on it is a number some run recorded.
 
 from __future__ import annotations
 
-import math
-
 import pandas  # noqa: F401 - plotly imports pandas lazily; racing a training thread's import of it fails
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.report import human_count
+from workbench.metrics import COSTS, human_count, metric as metric_spec
+from workbench.options import option
 
 COLORS = {"transfer": "#1f77b4", "scratch": "#ff7f0e"}
 PALETTE = ["#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
@@ -53,10 +52,13 @@ def learning_curves(summary: dict, x_axis: str = "epoch") -> go.Figure:
                                          legendgroup=f"{role} {split}", showlegend=col == 1,
                                          line={"color": color, "dash": dash}), row=1, col=col)
     target = next((run.get("target_acc") for _, run in _curves(summary)), None)
-    if target:
-        fig.add_hline(y=target, line={"dash": "dash", "color": "gray", "width": 1}, row=1, col=1,
-                      annotation_text=f"target {100 * target:.0f}%", annotation_position="bottom right")
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=1)
+    xs = [e[key] for _, run in _curves(summary) for e in run["epochs"]]
+    if target and xs:  # a legend entry, not a label on the chart, where it would sit on a curve
+        fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[target, target], mode="lines",
+                                 name=f"target {100 * target:.0f}%", hoverinfo="skip",
+                                 line={"dash": "dash", "color": "gray", "width": 1}), row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="accuracy", row=1, col=1)
+    fig.update_yaxes(title_text="loss", row=1, col=2)
     fig.update_xaxes(title_text=title)
     if x_axis == "epoch":
         fig.update_xaxes(dtick=1)
@@ -66,28 +68,29 @@ def learning_curves(summary: dict, x_axis: str = "epoch") -> go.Figure:
     return fig
 
 
-COST_PANELS = (
-    ("wall_s", "wall time, s"),
-    ("train_flops", "training FLOPs"),
-    ("trainable_params", "trainable params"),
-    ("peak_mem_bytes", "peak memory, B"),
-    ("time_to_target_s", "to target, s"),
-)
-
-
 def cost_bars(summary: dict) -> go.Figure:
-    """What each run cost, one small panel per measure, runs side by side."""
+    """What each run cost: one row per measure, runs as horizontal bars labelled with the exact value.
+
+    Horizontal bars keep every label level and readable in a narrow column; a measure no run has
+    (time to target when neither reached it) gets no row rather than an empty panel.
+    """
     runs = _curves(summary)
-    fig = make_subplots(rows=1, cols=len(COST_PANELS), subplot_titles=[t for _, t in COST_PANELS])
-    for col, (key, _) in enumerate(COST_PANELS, start=1):
-        for index, (role, run) in enumerate(runs):
-            value = run.get(key)
-            fig.add_trace(go.Bar(x=[role], y=[value or 0], marker_color=COLORS.get(role, PALETTE[index % len(PALETTE)]),
-                                 showlegend=False, text=["not reached" if value is None else human_count(value)],
-                                 textposition="auto", name=role), row=1, col=col)
-    fig.update_yaxes(exponentformat="SI")
-    fig.update_annotations(font_size=12)
-    fig.update_layout(height=300, margin={"t": 40, "b": 30, "l": 40, "r": 20})
+    shown = [m for m in COSTS if any(run.get(m.key) is not None for _, run in runs)]
+    fig = make_subplots(rows=max(len(shown), 1), cols=1, subplot_titles=[m.label for m in shown],
+                        vertical_spacing=0.5 / max(len(shown), 1))
+    for row, metric in enumerate(shown, start=1):
+        values = [run.get(metric.key) for _, run in runs]
+        for index, ((role, _), value) in enumerate(zip(runs, values)):
+            fig.add_trace(go.Bar(y=[role], x=[value or 0], orientation="h", name=role, showlegend=False,
+                                 marker_color=COLORS.get(role, PALETTE[index % len(PALETTE)]),
+                                 text=[metric.format(value)], textposition="outside", cliponaxis=False,
+                                 hovertemplate=f"{role}: {metric.format(value)}<extra>{metric.label}</extra>"),
+                          row=row, col=1)
+        fig.update_xaxes(range=[0, 1.45 * max((v or 0 for v in values), default=0) or 1], row=row, col=1)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_annotations(font_size=12, x=0, xanchor="left")
+    fig.update_layout(height=40 + 78 * len(shown), margin={"t": 30, "b": 10, "l": 70, "r": 10}, bargap=0.25)
     return fig
 
 
@@ -117,17 +120,27 @@ def image_grid(images, labels: list[str], columns: int = 8) -> go.Figure:
 
 
 def sweep_curve(points: list[dict], parameter: str, metric: str = "test_acc") -> go.Figure:
-    """Final accuracy of transfer and scratch against a swept setting (one point per comparison)."""
+    """Final accuracy of transfer and scratch against a swept setting (one point per comparison).
+
+    Ticks sit at the values that ran, written as the sidebar writes them; rates (and values spread
+    over decades) get a log axis, choices a categorical one.
+    """
+    spec = option(parameter)
     fig = go.Figure()
     for role in ("transfer", "scratch"):
         rows = sorted((p[parameter], p[role][metric]) for p in points if p.get(role) and p[role].get(metric) is not None)
         if rows:
             fig.add_trace(go.Scatter(x=[r[0] for r in rows], y=[r[1] for r in rows], mode="lines+markers",
                                      name=role, line={"color": COLORS[role]}))
-    fig.update_layout(xaxis_title=parameter.replace("_", " "), yaxis_title=metric.replace("_", " "), height=340,
+    fig.update_layout(xaxis_title=spec.label, yaxis_title=metric_spec(metric).label, height=340,
                       yaxis={"tickformat": ".0%", "range": [0, 1.02]}, margin={"t": 30, "b": 40, "l": 50, "r": 20})
-    if parameter in ("lr", "scratch_lr") or (parameter == "train_per_class" and len(points) > 2):
-        fig.update_xaxes(type="log")
+    values = sorted({p[parameter] for p in points})
+    if spec.kind == "choice":
+        fig.update_xaxes(type="category")
+    elif values:
+        spread = values[0] > 0 and values[-1] / values[0] >= 20
+        fig.update_xaxes(type="log" if spec.kind == "logfloat" or spread else "linear",
+                         tickvals=values, ticktext=[spec.show(v) for v in values])
     return fig
 
 
@@ -144,8 +157,9 @@ def per_class_accuracy(summaries: dict[str, tuple[list[float], list[str]]]) -> g
     fig = go.Figure()
     for role, (accuracies, classes) in summaries.items():
         fig.add_trace(go.Bar(x=classes, y=accuracies, name=role, marker_color=COLORS.get(role)))
-    fig.update_layout(barmode="group", yaxis={"tickformat": ".0%", "range": [0, 1.02]}, height=300,
-                      margin={"t": 30, "b": 40, "l": 50, "r": 20})
+    fig.update_layout(barmode="group", yaxis={"tickformat": ".0%", "range": [0, 1.02], "title": "test accuracy"},
+                      title="accuracy of each class on the test split", height=320,
+                      margin={"t": 40, "b": 40, "l": 50, "r": 20})
     return fig
 
 
@@ -160,16 +174,19 @@ def lr_finder_curve(lrs: list[float], losses: list[float], suggested: float) -> 
 
 
 def stage_map(stage_params: dict[str, int], freeze_depth: int, head_params: int | None = None) -> go.Figure:
-    """The backbone's stages in order, frozen ones grey, trainable ones coloured, sized by parameters."""
-    names = list(stage_params) + (["head"] if head_params is not None else [])
+    """The backbone's stages in order, then the new head: frozen grey, trainable coloured, on a log scale
+    of parameters (stages differ a hundredfold). The head always trains, even at full freeze depth."""
+    names = list(stage_params) + (["head (new)"] if head_params is not None else [])
     counts = list(stage_params.values()) + ([head_params] if head_params is not None else [])
     frozen = [i < freeze_depth for i in range(len(names))]
     fig = go.Figure(go.Bar(
-        x=[max(math.log10(c + 1), 0.3) for c in counts], y=names, orientation="h",
+        x=[max(c, 1) for c in counts], y=names, orientation="h",
         marker_color=["#b0b0b0" if f else COLORS["transfer"] for f in frozen],
         text=[f"{human_count(c)} {'frozen' if f else 'trains'}" for c, f in zip(counts, frozen)],
         textposition="auto", hovertext=[f"{n}: {c:,} parameters" for n, c in zip(names, counts)], hoverinfo="text",
     ))
-    fig.update_layout(height=40 + 26 * len(names), xaxis={"visible": False}, yaxis={"autorange": "reversed"},
-                      margin={"t": 10, "b": 10, "l": 10, "r": 10}, showlegend=False)
+    fig.update_layout(height=70 + 24 * len(names), yaxis={"autorange": "reversed"}, showlegend=False,
+                      xaxis={"type": "log", "title": {"text": "parameters (log scale)", "font": {"size": 11}},
+                             "dtick": 1, "tickfont": {"size": 10}, "exponentformat": "SI"},
+                      margin={"t": 5, "b": 5, "l": 5, "r": 5})
     return fig

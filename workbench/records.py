@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from workbench.metrics import METRICS
+
 RECORD_VERSION = 1
 
 
@@ -25,10 +27,20 @@ class EpochRecord:
     train_flops: int  # cumulative training FLOPs
     trainable_params: int
     total_params: int
-    frozen_stages: int
-    cached_stages: int  # leading stages whose output came from the feature cache (0: none)
+    freeze_depth: int  # stages frozen in this epoch (gradual unfreezing lowers it)
+    features_cached: bool  # the frozen stages' outputs came from the feature cache, computed once
     peak_mem_bytes: int
-    throughput: float  # training images per second in this epoch
+    throughput: float  # training images per second of this epoch's steps
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "EpochRecord":
+        """An epoch line, also from records written before the freeze state had one name."""
+        values = dict(values)
+        if "frozen_stages" in values:
+            values["freeze_depth"] = values.pop("frozen_stages")
+        if "cached_stages" in values:
+            values["features_cached"] = values.pop("cached_stages") > 0
+        return cls(**values)
 
 
 @dataclass
@@ -50,6 +62,8 @@ class RunRecord:
     test_acc: float | None = None
     per_class_acc: list[float] | None = None
     confusion: list[list[int]] | None = None
+    fingerprint: str | None = None  # training-relevant config and data (`workbench.reuse`): equal means same run
+    reused_from: str | None = None  # the run whose training this record copies instead of repeating it
     version: int = RECORD_VERSION
 
     # --- derived numbers ------------------------------------------------------------------
@@ -60,31 +74,12 @@ class RunRecord:
         return next((e for e in self.epochs if e.val_acc >= target), None)
 
     def summary(self) -> dict:
-        """The numbers a side-by-side table shows, plus the per-epoch records."""
-        last = self.epochs[-1] if self.epochs else None
-        hit = self.reached_target()
+        """Who the run is, every number of the metrics table, and the per-epoch records."""
+        config = self.config
         return {
-            "run_id": self.run_id,
-            "role": self.role,
-            "status": self.status,
-            "backbone": self.config.get("backbone"),
-            "pretrained": self.config.get("pretrained"),
-            "freeze_depth": self.config.get("freeze_depth"),
-            "lr": self.config.get("lr"),
-            "seed": self.config.get("seed"),
-            "best_val_acc": max((e.val_acc for e in self.epochs), default=None),
-            "final_val_acc": last.val_acc if last else None,
-            "test_acc": self.test_acc,
-            "wall_s": last.cum_s if last else 0.0,
-            "train_flops": last.train_flops if last else 0,
-            "trainable_params": last.trainable_params if last else None,
-            "total_params": last.total_params if last else None,
-            "peak_mem_bytes": max((e.peak_mem_bytes for e in self.epochs), default=None),
-            "throughput": (sum(e.throughput for e in self.epochs) / len(self.epochs)) if self.epochs else None,
-            "target_acc": self.config.get("target_acc"),
-            "time_to_target_s": hit.cum_s if hit else None,
-            "flops_to_target": hit.train_flops if hit else None,
-            "epochs_to_target": hit.epoch if hit else None,
+            "run_id": self.run_id, "role": self.role, "status": self.status, "reused_from": self.reused_from,
+            **{key: config.get(key) for key in ("backbone", "pretrained", "freeze_depth", "lr", "seed", "target_acc")},
+            **{m.key: m.read(self) for m in METRICS},
             "epochs": [asdict(e) for e in self.epochs],
         }
 
@@ -97,5 +92,5 @@ class RunRecord:
     def from_dict(cls, data: dict) -> "RunRecord":
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["epochs"] = [EpochRecord(**e) for e in data.get("epochs", [])]
+        values["epochs"] = [EpochRecord.from_dict(e) for e in data.get("epochs", [])]
         return cls(**values)

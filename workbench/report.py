@@ -2,46 +2,8 @@
 
 from __future__ import annotations
 
-
-def human_count(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.1f}{suffix}{unit}"
-    return f"{value:.0f}{unit}"
-
-
-def backbone_label(name: str) -> str:
-    """'resnet18 (11.7M params, download)': what a backbone picker shows."""
-    from workbench.backbones import get_backbone
-
-    backbone = get_backbone(name)
-    where = "offline" if backbone.weights_available_offline() else "download"
-    return f"{name} ({human_count(backbone.total_params())} params, {where})"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def _seconds(value: float | None) -> str:
-    return "not reached" if value is None else f"{value:.1f} s"
-
-
-ROWS = (
-    ("best val acc", "best_val_acc", _percent),
-    ("final val acc", "final_val_acc", _percent),
-    ("test acc", "test_acc", _percent),
-    ("wall time", "wall_s", lambda v: f"{v:.1f} s"),
-    ("training FLOPs", "train_flops", human_count),
-    ("trainable params", "trainable_params", human_count),
-    ("total params", "total_params", human_count),
-    ("peak memory", "peak_mem_bytes", lambda v: human_count(v, "B")),
-    ("throughput", "throughput", lambda v: "-" if v is None else f"{v:.0f} img/s"),
-    ("time to target", "time_to_target_s", _seconds),
-    ("FLOPs to target", "flops_to_target", lambda v: "not reached" if v is None else human_count(v)),
-)
+from workbench.metrics import METRICS, percent, seconds
+from workbench.options import OPTIONS, option
 
 
 def verdict(transfer: dict, scratch: dict) -> str:
@@ -61,24 +23,71 @@ def verdict(transfer: dict, scratch: dict) -> str:
 def comparison_rows(summary: dict) -> list[tuple[str, str, str]]:
     """(measure, transfer, scratch) as displayed text; a missing run shows as '-'."""
     transfer, scratch = summary.get("transfer") or {}, summary.get("scratch") or {}
-    return [(label, render(transfer.get(key)) if transfer else "-", render(scratch.get(key)) if scratch else "-")
-            for label, key, render in ROWS]
+    return [(m.label, m.format(transfer.get(m.key)) if transfer else "-", m.format(scratch.get(m.key)) if scratch else "-")
+            for m in METRICS]
 
 
 def comparison_table(summary: dict) -> str:
     lines = [f"{'':18}{'transfer':>16}{'scratch':>16}"]
     lines += [f"{label:18}{t:>16}{s:>16}" for label, t, s in comparison_rows(summary)]
     lines.append(verdict(summary["transfer"], summary["scratch"]))
+    lines += [f"{role}: reused from run {', '.join(sources)} (same settings and data; --no-reuse trains it again)"
+              for role in ("transfer", "scratch") if (sources := reused_sources(summary.get(role)))]
     return "\n".join(lines)
 
 
-def runs_table(records: list, problems: dict[str, str]) -> str:
-    lines = [f"{'run id':32}{'role':10}{'status':12}{'backbone':20}{'dataset':14}{'epochs':>7}{'test acc':>10}"]
-    for record in records:
+def reused_sources(run: dict | None) -> list[str]:
+    """The runs a summary (one seed's, or a mean over seeds) copies instead of training again."""
+    sources = (run or {}).get("reused_from")
+    return [s for s in (sources if isinstance(sources, list) else [sources]) if s]
+
+
+def runs_table(rows: list[dict], problems: dict[str, str]) -> str:
+    """`workbench runs`: one line per run from the store's index (`RunStore.list_runs`)."""
+    lines = [f"{'run id':32}{'role':10}{'status':12}{'backbone':20}{'dataset':14}{'epochs':>7}{'test acc':>10}  reused from"]
+    for row in rows:
         lines.append(
-            f"{record.run_id:32}{record.role:10}{record.status:12}{str(record.config.get('backbone')):20}"
-            f"{str(record.config.get('dataset'))[:13]:14}{len(record.epochs):>7}{_percent(record.test_acc):>10}"
+            f"{row['run_id']:32}{row['role']:10}{row['status']:12}{str(row['backbone']):20}"
+            f"{str(row['dataset'])[:13]:14}{row['epochs_done']:>7}{percent(row['test_acc']):>10}  {row['reused_from'] or ''}"
         )
     for run_id, problem in problems.items():
         lines.append(f"{run_id:32}{'?':10}{'unreadable':12}{problem}")
+    return "\n".join(lines)
+
+
+def settings_text(values: dict) -> str:
+    """'backbone resnet18 · freeze depth (stages) 3 · ...': the main options in ``values`` with their labels, the
+    rest only where they differ from their default (what a person needs to tell two set-ups apart)."""
+    shown = [o for o in OPTIONS if o.name in values and "dashboard" in o.faces
+             and (o.group == "main" or o.show(values[o.name]) != o.show(o.default))]
+    return " · ".join(f"{o.label} {o.show(values[o.name])}" for o in shown)
+
+
+def comparison_label(comparison) -> str:
+    """What a comparison picker shows: the settings that tell comparisons apart, how it ended, when it started."""
+    records = comparison.transfer + comparison.scratch
+    parts = comparison.comparison_id.split("-")  # c-YYYYMMDD-HHMMSS-xxxxxx, as runs.new_id writes it
+    when = f"{parts[1][4:6]}/{parts[1][6:]} {parts[2][:2]}:{parts[2][2:4]}" if len(parts) == 4 else comparison.comparison_id
+    if not records:
+        return f"starting… ({when})"
+    run, seeds = comparison.config.transfer, comparison.config.seeds
+    statuses = {r.status for r in records}
+    status = next((s for s in ("failed", "interrupted", "running") if s in statuses), "completed")
+    per_class = option("train_per_class").show(run.train_per_class)
+    return (f"{run.backbone} · freeze {run.freeze_depth} · lr {option('lr').show(run.lr)} · BN {run.bn_policy} · "
+            f"{run.dataset} ({per_class}/class) · {run.epochs} epochs · {run.image_size} px · "
+            f"seed{'s' if len(seeds) > 1 else ''} {option('seeds').show(seeds)} · {status} ({when})")
+
+
+def sweep_table(parameters: list[str], rows: list[dict]) -> str:
+    """`workbench sweep`: a line per point of the grid, test accuracy and wall time of both runs."""
+    head = "".join(f"{p:>16}" for p in parameters)
+    lines = [f"{head}{'transfer test':>15}{'scratch test':>14}{'transfer time':>15}{'scratch time':>14}  scratch"]
+    for row in rows:
+        transfer, scratch = row["transfer"] or {}, row["scratch"] or {}
+        sources = reused_sources(scratch)
+        lines.append("".join(f"{option(p).show(row['values'][p]):>16}" for p in parameters)
+                     + f"{percent(transfer.get('test_acc')):>15}{percent(scratch.get('test_acc')):>14}"
+                     f"{seconds(transfer.get('wall_s')):>15}{seconds(scratch.get('wall_s')):>14}"
+                     f"  {'reused from ' + ', '.join(sources) if sources else 'trained' if scratch else '-'}")
     return "\n".join(lines)

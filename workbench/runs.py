@@ -1,8 +1,9 @@
-"""The run store: one folder per run, one JSON record each, always written atomically.
+"""The run store: one folder per run, one JSON record each, always written atomically, and an index.
 
 A record is replaced in a single ``os.replace`` after every epoch, so a crash, a Ctrl-C or a
 second process writing beside us never leaves a half-written file, and readers always see
-either the previous or the next complete version.
+either the previous or the next complete version. Listing, filtering, the change feed and the
+reuse lookup read the SQLite index beside the folders (`workbench.run_index`), not every file.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ import torch
 
 from workbench.errors import RunStoreError
 from workbench.records import RECORD_VERSION, RunRecord
+from workbench.run_index import Changes, RunIndex, file_stamp
 
 DEFAULT_RUNS_DIR = "./runs"
+KEEP_CHECKPOINTS_ENV = "WORKBENCH_KEEP_CHECKPOINTS"
+DEFAULT_KEEP_CHECKPOINTS = 20  # comparisons whose weights stay (EfficientNet-Lite0: 14 MB a run)
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 RECORD_FILE = "record.json"
 CHECKPOINT_FILE = "model.pt"
@@ -30,6 +34,14 @@ CHECKPOINT_FILE = "model.pt"
 
 def runs_dir_from_env() -> Path:
     return Path(os.environ.get("WORKBENCH_RUNS", DEFAULT_RUNS_DIR))
+
+
+def checkpoint_budget() -> int:
+    """How many of the newest comparisons keep their weights: ``$WORKBENCH_KEEP_CHECKPOINTS`` or 20."""
+    text = os.environ.get(KEEP_CHECKPOINTS_ENV, str(DEFAULT_KEEP_CHECKPOINTS))
+    if not text.strip().isdigit():
+        raise RunStoreError(f"{KEEP_CHECKPOINTS_ENV}={text!r} is not a number of comparisons; use e.g. 20 (0 keeps none)")
+    return int(text)
 
 
 def new_id(prefix: str = "") -> str:
@@ -60,6 +72,7 @@ class RunStore:
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else runs_dir_from_env()
+        self.index = RunIndex(self.root, self.load, lambda name: bool(RUN_ID.match(name)), RECORD_FILE)
 
     def _folder(self, run_id: str) -> Path:
         if not RUN_ID.match(run_id):
@@ -72,11 +85,13 @@ class RunStore:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             _atomic_write(folder / RECORD_FILE, lambda stream: stream.write(data))
+            stamp = file_stamp(folder / RECORD_FILE)
         except OSError as exc:
             raise RunStoreError(
                 f"cannot write the run record to {folder} ({exc.strerror or exc}); "
                 f"free some space or choose another folder with --runs-dir"
             ) from exc
+        self.index.put(record, stamp)
 
     def load(self, run_id: str) -> RunRecord:
         path = self._folder(run_id) / RECORD_FILE
@@ -98,19 +113,34 @@ class RunStore:
             raise RunStoreError(f"the record of run {run_id} is incomplete ({exc})") from exc
 
     def scan(self) -> tuple[list[RunRecord], dict[str, str]]:
-        """Every readable run (newest first) and, separately, why each unreadable one failed."""
-        records, problems = [], {}
-        if not self.root.is_dir():
-            return records, problems
-        for folder in sorted(self.root.iterdir()):
-            if not (folder / RECORD_FILE).is_file() or not RUN_ID.match(folder.name):
-                continue
+        """Every readable run's full record (newest first) and, separately, why each unreadable one failed.
+
+        It reads every record file: `list_runs` and `changes` answer from the index alone.
+        """
+        rows, problems = self.index.list({}, full=True)  # every file is read anyway: notice edits by hand too
+        records = []
+        for row in rows:
             try:
-                records.append(self.load(folder.name))
-            except RunStoreError as exc:
-                problems[folder.name] = str(exc)
-        records.sort(key=lambda r: (r.created, r.run_id), reverse=True)
+                records.append(self.load(row["run_id"]))
+            except RunStoreError as exc:  # changed since it was indexed
+                problems[row["run_id"]] = str(exc)
         return records, problems
+
+    def list_runs(self, **filters) -> tuple[list[dict], dict[str, str]]:
+        """Each readable run's summary without its epochs (newest first), and the unreadable runs.
+
+        ``filters`` name index columns (`run_index.FILTERS`) with a value or a list of values:
+        ``list_runs(backbone="resnet18", status=["completed", "interrupted"])``.
+        """
+        return self.index.list(filters)
+
+    def changes(self, token: str | None = None) -> Changes:
+        """The runs added, changed or removed since ``token`` (None: all), and the next token to ask with."""
+        return self.index.changes(token)
+
+    def find_completed(self, fingerprint: str) -> list[str]:
+        """Completed runs with this fingerprint (`workbench.reuse`), trained ones first."""
+        return self.index.find_completed(fingerprint)
 
     def save_checkpoint(self, run_id: str, state_dict: dict) -> Path:
         path = self._folder(run_id) / CHECKPOINT_FILE
@@ -120,6 +150,37 @@ class RunStore:
 
     def load_checkpoint(self, run_id: str) -> dict:
         return load_state_dict_file(self._folder(run_id) / CHECKPOINT_FILE)
+
+    def checkpoint_path(self, run_id: str) -> Path:
+        return self._folder(run_id) / CHECKPOINT_FILE
+
+    def checkpoint_sizes(self) -> dict[str, int]:
+        """Bytes of each run's kept weights; a file shared by reused runs (a hard link) counts once."""
+        sizes, seen = {}, set()
+        for path in sorted(self.root.glob(f"*/{CHECKPOINT_FILE}")) if self.root.is_dir() else []:
+            stat = path.stat()
+            sizes[path.parent.name] = 0 if (stat.st_dev, stat.st_ino) in seen else stat.st_size
+            seen.add((stat.st_dev, stat.st_ino))
+        return sizes
+
+    def prune_checkpoints(self, keep: int | None = None) -> list[str]:
+        """Delete the weights of runs outside the newest ``keep`` comparisons; records always stay.
+
+        Runs trained on their own (``train --save-checkpoint``) and runs another run starts
+        from (``init_run``) keep their weights: someone asked for them, or something needs them.
+        """
+        keep = checkpoint_budget() if keep is None else keep
+        rows, _ = self.list_runs()  # newest first, from the index: no record file is read
+        newest = list(dict.fromkeys(r["comparison_id"] for r in rows if r["comparison_id"]))
+        kept, sources = set(newest[:keep]), {r["init_run"] for r in rows}
+        pruned = []
+        for row in rows:
+            path = self.checkpoint_path(row["run_id"])
+            older = row["comparison_id"] and row["comparison_id"] not in kept
+            if older and row["run_id"] not in sources and path.is_file():
+                path.unlink()
+                pruned.append(row["run_id"])
+        return pruned
 
     def export_csv(self, run_ids: list[str]) -> str:
         """One row per finished epoch of each run, with the run's identity and test accuracy."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from workbench.data import ImageSource, resize_square
+from workbench.sources import DatasetKind, ImageSource, register_dataset, resize_square
 from workbench.errors import DataError
 
 
@@ -62,7 +62,7 @@ def torchvision_source(name: str, data_dir: Path) -> ImageSource:
         splits += [split] * len(part_labels)
     classes = [str(c) for c in getattr(parts[0][0], "classes", sorted(set(labels)))]
 
-    def load(indices: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray]:
+    def load(indices: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray, dict[str, int]]:
         images = []
         for i in indices:
             dataset, j = parts[i]
@@ -73,3 +73,12 @@ def torchvision_source(name: str, data_dir: Path) -> ImageSource:
 
     predefined = np.array(splits) if len(info.splits) > 1 else None
     return ImageSource(name, classes, np.array(labels), load, predefined)
+
+
+def _register(name: str, info: TorchvisionDataset) -> None:
+    register_dataset(DatasetKind(name, f"torchvision {info.title} (downloaded to the data folder)",
+                                 lambda argument, data_dir: torchvision_source(name, data_dir), suggested=(name,)))
+
+
+for _name, _info in TORCHVISION_DATASETS.items():
+    _register(_name, _info)

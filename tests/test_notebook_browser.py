@@ -1,0 +1,161 @@
+"""The notebook panel in a real JupyterLab and headless Chromium, used as a teacher would.
+
+A small notebook that follows the tutorials' flow (show a panel, click Run, wait) is opened and run:
+the panel must render, its progress bar must move and its curves gain points while training, Stop
+must end a long run within seconds while its cell waits, and after a page reload the curves must
+still be drawn. Skipped, with the reason, where Chromium or Playwright is missing. Screenshots are
+kept in the test's temporary folder (and copied to $WORKBENCH_SCREENSHOT_DIR if set).
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+CELLS = [
+    "from IPython.display import display\n"
+    "from workbench.widgets import ComparisonPanel\n"
+    "TINY = dict(dataset='digits:0-2', train_per_class=4, image_size=32)\n"
+    "short = ComparisonPanel(epochs=3, **TINY)\n"
+    "display(short)\n"
+    "short.run.click()\n"
+    "short.wait();",
+    "long = ComparisonPanel(epochs=300, **TINY)\n"
+    "display(long)\n"
+    "long.run.click()\n"
+    "long.wait()\n"
+    "print('long run:', long.job.state)",
+]
+KERNEL_IDLE = "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'"
+CURVES = ".jupyter-widgets .js-plotly-plot:has(.legendtext:text-is('transfer val'))"
+POINTS = f"{CURVES} .scatterlayer path.point"
+playwright = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed")
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}; apt-get install chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """`jupyter lab` on a loopback port, serving a tmp folder with the test notebook; no news, no workspace."""
+    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
+                                                                             "checkForUpdates": False}))
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "panel.ipynb")
+    port = _free_port()
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), WORKBENCH_RUNS=str(tmp_path / "runs"),
+               WORKBENCH_QUICK="1", OMP_NUM_THREADS="2")
+    log = open(tmp_path / "lab.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--expose-app-in-browser",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.token=", "--ServerApp.password=",
+         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         f"--ServerApp.root_dir={tmp_path}"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/api/status", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"jupyter lab did not start: {(tmp_path / 'lab.log').read_text()[-2000:]}")
+    yield f"{url}/lab/tree/panel.ipynb"
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+def _cell(page, index: int):
+    return page.locator(".jp-Notebook .jp-Cell").nth(index)
+
+
+def _progress(cell) -> float:
+    width = cell.locator(".widget-hprogress .progress-bar").first.evaluate("e => e.style.width")
+    return float(width.rstrip("%") or 0)
+
+
+def _static_plots(cell) -> int:
+    """Plots left as plain outputs, outside any widget (what a saved notebook keeps)."""
+    return cell.evaluate("c => [...c.querySelectorAll('.js-plotly-plot')].filter(p => !p.closest('.jupyter-widgets'))"
+                         ".length")
+
+
+def _wait(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {seconds:.0f} s"
+        time.sleep(0.15)
+
+
+def test_the_panel_lives_in_jupyterlab_progress_stop_and_reload(lab, tmp_path):
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.goto(lab)
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        started = time.monotonic()
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        short, long = _cell(page, 0), _cell(page, 1)
+
+        short.get_by_role("button", name="Stop").wait_for(timeout=60_000)
+        shown_after = time.monotonic() - started
+        assert page.get_by_text("Error displaying widget").count() == 0
+        progress = set()  # the short run: the bar moves step by step, not only at the end
+
+        def short_done() -> bool:
+            progress.add(_progress(short))
+            return _static_plots(short) >= 1  # its final curves, left below the panel as a plain output
+
+        _wait(short_done, 120, "the short run should finish and leave its curves")
+        assert len({v for v in progress if 0 < v < 100}) >= 3, progress
+
+        long.locator(POINTS).first.wait_for(timeout=60_000)
+        first = long.locator(POINTS).count()
+        _wait(lambda: long.locator(POINTS).count() > first, 60, "the curves should gain points while the cell waits")
+        page.screenshot(path=str(shots / "training.png"), full_page=True)
+
+        page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+        page.wait_for_timeout(1000)
+        page.reload()
+        long.locator(POINTS).first.wait_for(timeout=60_000)  # drawn again from the kernel's widget state
+        assert _static_plots(short) >= 1 and page.get_by_text("Error displaying widget").count() == 0
+        before = _progress(long)
+        _wait(lambda: _progress(long) > before, 30, "the progress bar should still move after the reload")
+        page.screenshot(path=str(shots / "after_reload.png"), full_page=True)
+
+        clicked = time.monotonic()
+        long.get_by_role("button", name="Stop").click()
+        long.locator(".widget-html-content", has_text="stopped").wait_for(timeout=30_000)
+        stop_latency = time.monotonic() - clicked
+        page.wait_for_function(KERNEL_IDLE, timeout=30_000)  # and the waiting cell finished
+        page.screenshot(path=str(shots / "stopped.png"), full_page=True)
+        browser.close()
+    print(f"panel shown {shown_after:.1f} s after Run All; Stop took {stop_latency:.1f} s")
+    assert stop_latency < 5.0
+    if os.environ.get("WORKBENCH_SCREENSHOT_DIR"):
+        shutil.copytree(shots, os.environ["WORKBENCH_SCREENSHOT_DIR"], dirs_exist_ok=True)

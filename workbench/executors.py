@@ -1,0 +1,78 @@
+"""Where a sweep's runs train: this process, local worker processes, or Ray tasks.
+
+Every executor runs the same task function (`train_task`: the runs of one comparison that the
+sweep's plan gives it) and yields each task's records as it finishes. Local workers write the
+run store themselves (it is safe for several processes); Ray workers train into a temporary
+folder and send their records back, and the driver writes them (`workbench.ray_executor`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Iterator
+
+from workbench.config import ComparisonConfig
+from workbench.errors import ConfigError
+from workbench.records import RunRecord
+from workbench.runs import RunStore
+
+EXECUTORS = ("local", "ray")
+# benchmarks/sweep.py on 2 cores: one worker with both cores finished the depth sweep sooner than
+# two workers with one core each (README, "Sweeps"); more cores make more workers worth it.
+DEFAULT_WORKERS = 1
+
+
+def threads_per_worker(workers: int) -> int:
+    """Cores shared out between worker processes, at least one each (oversubscribing cores slows all)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def train_task(config: ComparisonConfig, comparison_id: str, runs: set[tuple[str, int]], runs_dir: str) -> list[RunRecord]:
+    """Train the given (role, seed) runs of one comparison into ``runs_dir``; the planner already decided reuse."""
+    from workbench.experiment import run_comparison
+
+    comparison = run_comparison(config, RunStore(runs_dir), comparison_id=comparison_id, reuse=False, only=runs)
+    return comparison.transfer + comparison.scratch
+
+
+def _limit_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def check(executor: str, workers: int | None) -> int:
+    """The number of local workers to use; a one-line error for an unknown executor or a count below one."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    workers = DEFAULT_WORKERS if workers is None else workers
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    return workers
+
+
+def execute(tasks: list, store: RunStore, executor: str, workers: int) -> Iterator[tuple]:
+    """Yield (task, its records) as each task finishes; an error in one task stops the sweep with it."""
+    if executor == "ray":
+        from workbench.ray_executor import execute_on_ray
+
+        yield from execute_on_ray(tasks, store)
+        return
+    if workers == 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task, train_task(task.point.config, task.point.comparison_id, task.runs, str(store.root))
+        return
+    context = multiprocessing.get_context("spawn")  # a forked torch can hang on its thread pool
+    pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context, initializer=_limit_threads,
+                               initargs=(threads_per_worker(workers),))
+    try:
+        pending = {pool.submit(train_task, t.point.config, t.point.comparison_id, t.runs, str(store.root)): t
+                   for t in tasks}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,161 @@
+"""Sweeps as one command: a grid of comparisons over one or two settings, each distinct run trained once.
+
+`sweep_grid` lays out the comparisons; `run_sweep` plans their runs and hands the ones left to
+train to an executor (`workbench.executors`: this process, local worker processes, or Ray).
+Planning happens here, in the driver: a run identical to a completed one in the store, or to a
+run another point of the grid trains (the scratch baseline of a depth or LR sweep), becomes a
+copy naming its source (`workbench.reuse`). The driver writes those copies, so workers never
+look anything up in the store.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Callable
+
+from workbench.config import ComparisonConfig
+from workbench.errors import ConfigError
+from workbench.experiment import Comparison, sweep_configs
+from workbench.metrics import BY_KEY
+from workbench.records import RunRecord
+from workbench.reuse import find_reusable, fingerprint, reuse_run
+from workbench.runs import RunStore, new_id
+from workbench.train import Hooks
+
+ROLES = ("transfer", "scratch", "gain")  # what a grid cell shows: one run, or what pre-training bought
+
+
+@dataclass
+class SweepPoint:
+    """One comparison of the grid: the swept settings' values and the whole config."""
+
+    values: dict  # parameter -> value, one entry per swept setting
+    config: ComparisonConfig
+    comparison_id: str = field(default_factory=lambda: new_id("c-"))
+
+
+@dataclass
+class Task:
+    """The runs of one point that a worker trains; the point's other runs are copies."""
+
+    point: SweepPoint
+    runs: set[tuple[str, int]]  # (role, seed)
+
+
+def sweep_grid(base: ComparisonConfig, parameter: str, values: list, parameter2: str | None = None,
+               values2: list | None = None) -> list[SweepPoint]:
+    """Every value of ``parameter``, or every pair with ``parameter2`` (first parameter outermost)."""
+    if parameter2 is None:
+        return [SweepPoint({parameter: getattr(c.transfer, parameter)}, c) for c in sweep_configs(base, parameter, values)]
+    if parameter2 == parameter:
+        raise ConfigError(f"a grid sweeps two different settings; {parameter} is given twice")
+    return [SweepPoint({parameter: getattr(outer.transfer, parameter), parameter2: getattr(c.transfer, parameter2)}, c)
+            for outer in sweep_configs(base, parameter, values)
+            for c in sweep_configs(outer, parameter2, values2 or [])]
+
+
+def _runs(config: ComparisonConfig):
+    for seed in config.seeds:
+        yield "transfer", seed, config.transfer_run(seed)
+        yield "scratch", seed, config.scratch(seed)
+
+
+def run_sweep(points: list[SweepPoint], store: RunStore, executor: str = "local", workers: int | None = None,
+              reuse: bool = True,
+              on_point_done: Callable[[SweepPoint, Comparison], None] | None = None) -> list[Comparison]:
+    """Train the grid, each distinct run once (``reuse``); one `Comparison` per point, in the grid's order.
+
+    A point whose run was to be copied from one that failed keeps the runs it has.
+    """
+    from workbench.executors import check, execute
+
+    workers = check(executor, workers)
+    got: dict[str, dict[tuple[str, int], RunRecord]] = {p.comparison_id: {} for p in points}
+    planned: dict[tuple[str, str, int], str] = {}  # (comparison, role, seed) of a run to train -> its fingerprint
+    trained_by: dict[str, tuple] = {}
+    waiting: dict[str, list[tuple]] = {}
+    tasks = []
+    for point in points:
+        point.config.validate()
+        train = set()
+        for role, seed, run_config in _runs(point.config):
+            key = fingerprint(run_config)
+            source = find_reusable(store, key) if reuse else None
+            if source is not None:
+                got[point.comparison_id][role, seed] = reuse_run(store, source, run_config, role, point.comparison_id,
+                                                                 Hooks())
+            elif reuse and key in trained_by:
+                waiting.setdefault(key, []).append((point, role, seed, run_config))
+            else:
+                trained_by[key] = (point.comparison_id, role, seed)
+                planned[point.comparison_id, role, seed] = key
+                train.add((role, seed))
+        if train:
+            tasks.append(Task(point, train))
+        elif on_point_done and len(got[point.comparison_id]) == 2 * len(point.config.seeds):
+            on_point_done(point, _assemble(point, got))  # every run copied from the store
+    by_id = {p.comparison_id: p for p in points}
+    for task, records in execute(tasks, store, executor, workers):
+        touched = {task.point.comparison_id}
+        for record in records:
+            seed = record.config["seed"]
+            got[record.comparison_id][record.role, seed] = record
+            key = planned[record.comparison_id, record.role, seed]
+            for point, role, seed_, run_config in waiting.pop(key, []) if record.status == "completed" else []:
+                got[point.comparison_id][role, seed_] = reuse_run(store, record, run_config, role,
+                                                                  point.comparison_id, Hooks())
+                touched.add(point.comparison_id)
+        for comparison_id in touched:
+            point = by_id[comparison_id]
+            if on_point_done and len(got[comparison_id]) == 2 * len(point.config.seeds):
+                on_point_done(point, _assemble(point, got))
+    return [_assemble(point, got) for point in points]
+
+
+def _assemble(point: SweepPoint, got: dict) -> Comparison:
+    runs = got[point.comparison_id]
+    seeds = point.config.seeds
+    return Comparison(point.comparison_id, point.config,
+                      transfer=[runs[r, s] for r, s in (("transfer", s) for s in seeds) if (r, s) in runs],
+                      scratch=[runs[r, s] for r, s in (("scratch", s) for s in seeds) if (r, s) in runs])
+
+
+def sweep_rows(points: list[SweepPoint], comparisons: list[Comparison]) -> list[dict]:
+    """Each point's values and both runs' summaries (per-epoch records included): the table and ``--json``."""
+    return [{"values": point.values, **comparison.summary()} for point, comparison in zip(points, comparisons)]
+
+
+def grid_values(comparisons: list[Comparison], parameter: str, parameter2: str, metric: str = "test_acc",
+                role: str = "transfer") -> tuple[list, list, list[list[float | None]]]:
+    """Comparisons laid on a two-setting grid for a heatmap: (values of ``parameter``, of ``parameter2``,
+    one row of ``metric`` per value of ``parameter2``).
+
+    ``role`` is "transfer", "scratch" or "gain" (transfer minus scratch: what pre-training bought).
+    Comparisons on the same cell (several students, several sweeps) are averaged; an empty cell is None.
+    """
+    if metric not in BY_KEY:
+        raise ConfigError(f"unknown metric {metric!r}; use one of {', '.join(BY_KEY)}")
+    if role not in ROLES:
+        raise ConfigError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    cells: dict[tuple, list[float]] = {}
+    for comparison in comparisons:
+        value = cell_value(comparison, metric, role)
+        at = (getattr(comparison.config.transfer, parameter), getattr(comparison.config.transfer, parameter2))
+        if value is not None:
+            cells.setdefault(at, []).append(value)
+    xs, ys = _ordered(x for x, _ in cells), _ordered(y for _, y in cells)
+    return xs, ys, [[statistics.fmean(cells[x, y]) if (x, y) in cells else None for x in xs] for y in ys]
+
+
+def _ordered(values) -> list:
+    return sorted(set(values), key=lambda v: (v is None, v))  # None ("every image") after the numbers
+
+
+def cell_value(comparison: Comparison, metric: str, role: str) -> float | None:
+    """One comparison's ``metric`` for ``role`` (mean over seeds), or transfer minus scratch for "gain"."""
+    summary = comparison.summary()
+    transfer, scratch = ((summary[r] or {}).get(metric) for r in ("transfer", "scratch"))
+    if role == "gain":
+        return None if transfer is None or scratch is None else transfer - scratch
+    return transfer if role == "transfer" else scratch

@@ -1,0 +1,177 @@
+"""The comparison panel: every option of the spec as a control, live curves, the cost table."""
+
+from __future__ import annotations
+
+import html
+import threading
+from functools import lru_cache
+
+import ipywidgets as w
+
+from workbench import plots
+from workbench.backbones import get_backbone, list_backbones
+from workbench.config import ComparisonConfig
+from workbench.data import DATASET_KINDS, open_source, suggested_datasets
+from workbench.errors import ConfigError, WorkbenchError
+from workbench.experiment import Comparison, configs_from_values, group_comparisons
+from workbench.jobs import Job
+from workbench.metrics import human_count
+from workbench.options import shown_in
+from workbench.records import RunRecord
+from workbench.runs import RunStore
+from workbench.weights import weights_status
+from workbench.widgets.controls import STYLE, control, follow_backbone
+from workbench.widgets.job_panel import JobPanel
+from workbench.widgets.views import FigureView, cost_table_html, figure_bundle
+
+SECTIONS = {"finetuning": "fine-tuning: discriminative rates, gradual unfreezing",
+            "training": "training: batch size, optimizer, schedule, augmentation, target"}
+
+
+@lru_cache(maxsize=64)
+def class_count(dataset: str) -> int | None:
+    """How many classes ``dataset`` has, where that needs no download (None: not known here)."""
+    kind = DATASET_KINDS.get(dataset.partition(":")[0])
+    if kind is None or kind.open.__module__ == "workbench.torchvision_data":  # opening those downloads them
+        return None
+    try:
+        return len(open_source(dataset).classes)
+    except WorkbenchError:
+        return None
+
+
+class StageMap(w.VBox):
+    """Which stages a freeze depth freezes, and how many parameters still train."""
+
+    def __init__(self, backbone: str, freeze_depth: int = 0, num_classes: int | None = 10):
+        self.caption = w.HTML()
+        self.view = FigureView()
+        super().__init__([self.caption, self.view])
+        self.show(backbone, freeze_depth, num_classes)
+
+    @property
+    def figure(self):
+        return self.view.figure
+
+    def show(self, backbone: str, freeze_depth: int, num_classes: int | None = 10) -> None:
+        """Draw ``backbone`` frozen to ``freeze_depth``; the head (for ``num_classes``) only once known."""
+        self.backbone, self.freeze_depth, self.num_classes = backbone, freeze_depth, num_classes
+        spec = get_backbone(backbone)
+        counts = list(spec.stage_param_counts().values())
+        head = spec.head_params(num_classes) if num_classes else None
+        trainable = sum(counts[freeze_depth:]) + (head or 0)
+        head_text = f"{head:,} in the head for {num_classes} classes" if head else "the head once the classes are known"
+        self.caption.value = (f"{backbone}: {freeze_depth} of {spec.num_stages} stages frozen; <b>{trainable:,}</b> "
+                              f"of {sum(counts) + (head or 0):,} parameters train ({human_count(sum(counts))} in "
+                              f"the backbone, {head_text})")
+        self.view.show(plots.stage_map(spec.stage_param_counts(), freeze_depth, head))
+
+
+class ComparisonPanel(JobPanel):
+    """Fine-tune a pre-trained backbone and train it from scratch; curves and costs side by side.
+
+    Keyword arguments set any control by its option name: ``ComparisonPanel(store, epochs=5)``.
+    """
+
+    def __init__(self, store: RunStore | None = None, **values):
+        options = shown_in("widgets")
+        unknown = sorted(set(values) - {o.name for o in options})
+        if unknown:
+            raise ConfigError(f"the comparison panel has no option {', '.join(unknown)}; "
+                              f"use {', '.join(o.name for o in options)}")
+        backbone = values.get("backbone", next(o.default for o in options if o.name == "backbone"))
+        self.controls = {o.name: control(o, values.get(o.name, o.default), backbone,
+                                         suggestions=suggested_datasets() if o.name == "dataset" else None)
+                         for o in options}
+        self.controls["backbone"].options = [(get_backbone(n).label(), n) for n in list_backbones()]
+        self.controls["backbone"].value = backbone
+        self.weights = w.HTML(layout={"margin": f"0 0 0 {STYLE['description_width']}"})
+        self.stage_map = StageMap(backbone, self.controls["freeze_depth"].value, None)
+        self.x_axis = w.ToggleButtons(options=[("epoch", "epoch"), ("seconds", "seconds"), ("FLOPs", "flops")],
+                                      value="epoch", description="x axis", style=STYLE)
+        self.curves = FigureView()
+        self.costs = w.HTML()
+        self.result: Comparison | None = None
+        self._live: dict[str, RunRecord] = {}
+        self._summary: dict | None = None
+        self._show_weights(backbone)
+        self._follow_dataset()
+        self.controls["backbone"].observe(self._backbone_changed, "value")
+        self.controls["freeze_depth"].observe(lambda _: self._redraw_stage_map(), "value")
+        self.controls["dataset"].observe(lambda _: self._follow_dataset(), "value")
+        self.x_axis.observe(lambda _: self._draw(), "value")
+        super().__init__(self._layout(), [self.x_axis, self.curves, self.costs], store)
+
+    def _layout(self) -> list[w.Widget]:
+        after = {"backbone": [self.weights], "freeze_depth": [self.stage_map]}
+        main = [x for o in shown_in("widgets", "main") for x in (self.controls[o.name], *after.get(o.name, []))]
+        sections = w.Accordion([w.VBox([self.controls[o.name] for o in shown_in("widgets", group)])
+                                for group in SECTIONS], titles=tuple(SECTIONS.values()))
+        return [*main, sections]
+
+    def values(self) -> dict:
+        """What the controls hold, by option name."""
+        return {name: widget.value for name, widget in self.controls.items()}
+
+    def config(self) -> ComparisonConfig:
+        """The comparison the controls describe (checked, so bad values fail here with a clear message)."""
+        return configs_from_values(self.values())[0]
+
+    def _configs(self) -> list[ComparisonConfig]:
+        return [self.config()]
+
+    def _backbone_changed(self, change) -> None:
+        for o in shown_in("widgets"):
+            follow_backbone(self.controls[o.name], o, change["new"])
+        self._show_weights(change["new"])
+        self._redraw_stage_map()
+
+    def _show_weights(self, backbone: str) -> None:
+        ready, command = weights_status(backbone)
+        self.weights.value = ("<span style='color:#2a7'>ImageNet weights are here: runs offline</span>" if ready else
+                              f"<span style='color:#b60'>weights not here yet: <code>{html.escape(command)}</code>"
+                              f"</span>")
+
+    def _redraw_stage_map(self) -> None:
+        self.stage_map.show(self.controls["backbone"].value, self.controls["freeze_depth"].value,
+                            self.stage_map.num_classes)
+
+    def _follow_dataset(self) -> None:
+        """Size the head for the dataset's classes; counting them can take seconds, so off the cell's path."""
+        dataset = self.controls["dataset"].value
+
+        def count() -> None:
+            classes = class_count(dataset)
+            if dataset == self.controls["dataset"].value:
+                self.stage_map.show(self.controls["backbone"].value, self.controls["freeze_depth"].value, classes)
+
+        self.counting = threading.Thread(target=count, daemon=True, name="count-classes")
+        self.counting.start()
+
+    def _clear(self) -> None:
+        self.result, self._summary, self._live = None, None, {}
+        self.curves.show(None)
+        self.costs.value = ""
+
+    def _show(self, records: list[RunRecord]) -> None:
+        self._live.update((r.run_id, r) for r in records)
+        comparison = group_comparisons(list(self._live.values()))[records[-1].comparison_id]
+        self._summary = comparison.summary()
+        self._draw()
+
+    def _draw(self) -> None:
+        if self._summary is not None:
+            self.curves.show(plots.learning_curves(self._summary, self.x_axis.value))
+
+    def _finished(self, job: Job) -> None:
+        results = job.results
+        self.result = results[-1] if results else None
+        if self.result is not None:
+            self._summary = self.result.summary()
+            self._draw()
+            self.costs.value = cost_table_html(self._summary)
+
+    def _final_outputs(self) -> list[dict]:
+        if self.result is None or self.curves.figure is None:
+            return []
+        return [figure_bundle(self.curves.figure), {"text/html": self.costs.value}]

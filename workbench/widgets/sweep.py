@@ -1,0 +1,79 @@
+"""The sweep panel: one real comparison per value of any sweepable option, plotted as they finish."""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import plotly.graph_objects as go
+
+from workbench import plots
+from workbench.config import ComparisonConfig, RunConfig
+from workbench.experiment import Comparison, group_comparisons, parse_sweep_values, sweep_configs, sweep_points
+from workbench.jobs import Job
+from workbench.lr_finder import LRFinderResult, find_lr
+from workbench.metrics import ACCURACIES
+from workbench.options import SWEEPABLE, option, sweep_hint
+from workbench.records import RunRecord
+from workbench.runs import RunStore
+from workbench.widgets.controls import STYLE, WIDE
+from workbench.widgets.job_panel import JobPanel
+from workbench.widgets.views import FigureView, figure_bundle
+
+
+class SweepPanel(JobPanel):
+    """Sweep any sweepable option around ``base``; each point is a transfer-vs-scratch comparison."""
+
+    def __init__(self, base: ComparisonConfig | None = None, store: RunStore | None = None,
+                 parameter: str = "freeze_depth", values: str = ""):
+        self.base = base or ComparisonConfig()
+        backbone = self.base.transfer.backbone
+        self.parameter = w.Dropdown(options=[(option(name).label, name) for name in SWEEPABLE], value=parameter,
+                                    description="sweep over", style=STYLE, layout=WIDE)
+        self.values = w.Text(value=values or sweep_hint(parameter, backbone), description="values", style=STYLE,
+                             layout=WIDE, continuous_update=False)
+        self.metric = w.ToggleButtons(options=[(m.label, m.key) for m in ACCURACIES], value="test_acc",
+                                      description="accuracy", style={**STYLE, "button_width": "120px"})
+        self.figure_view = FigureView()
+        self.result: list[Comparison] = []
+        self.points: list[dict] = []
+        self._live: dict[str, RunRecord] = {}
+        self.parameter.observe(lambda change: setattr(self.values, "value", sweep_hint(change["new"], backbone)),
+                               "value")
+        self.metric.observe(lambda _: self._plot(), "value")
+        super().__init__([self.parameter, self.values], [self.metric, self.figure_view], store)
+
+    @property
+    def figure(self) -> go.Figure | None:
+        return self.figure_view.figure
+
+    def _configs(self) -> list[ComparisonConfig]:
+        return sweep_configs(self.base, self.parameter.value, parse_sweep_values(self.values.value, self.parameter.value))
+
+    def _clear(self) -> None:
+        self.result, self.points, self._live = [], [], {}
+        self.figure_view.show(None)
+
+    def _show(self, records: list[RunRecord]) -> None:
+        """A point appears once both runs of its comparison have finished."""
+        self._live.update((r.run_id, r) for r in records)
+        self.result = [c for c in group_comparisons(list(self._live.values())).values()
+                       if c.scratch and all(r.test_acc is not None for r in c.transfer + c.scratch)]
+        self._plot()
+
+    def _finished(self, job: Job) -> None:
+        self.result = job.results
+        self._plot()
+
+    def _plot(self) -> None:
+        self.points = sweep_points(self.result, self.parameter.value)
+        ready = any(p[role].get(self.metric.value) is not None for p in self.points for role in ("transfer", "scratch")
+                    if p.get(role))
+        self.figure_view.show(plots.sweep_curve(self.points, self.parameter.value, self.metric.value) if ready else None)
+
+    def _final_outputs(self) -> list[dict]:
+        return [figure_bundle(self.figure)] if self.figure is not None else []
+
+
+def lr_finder(config: RunConfig | None = None, steps: int = 60) -> tuple[LRFinderResult, go.Figure]:
+    """Run the learning-rate range test and return the result with its plot."""
+    result = find_lr(config or RunConfig(), steps=steps)
+    return result, plots.lr_finder_curve(result.lrs, result.losses, result.suggested_lr)
