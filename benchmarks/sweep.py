@@ -4,15 +4,17 @@ The sweep is the README's: freeze depth 0..6 of EfficientNet-Lite0 on the defaul
 10 labels per class, 64 px), one seed. Without reuse it trains 14 runs; with reuse the scratch
 baseline, identical at every depth, trains once (8 runs). Each case starts from an empty run
 folder; the images are decoded once before timing, so every in-process case finds them decoded
-(worker processes decode their own, as they would for a user). Printed: wall seconds per case
-and the ratios.
+(worker processes decode their own, as they would for a user). With ``--repeats 2`` the cases run
+forwards, then backwards, so a change in the machine's load weighs on each case alike; printed are
+each case's mean wall seconds and the ratios.
 
-    python benchmarks/sweep.py               # 3 epochs a run: about 10 minutes on 2 CPU cores
+    python benchmarks/sweep.py               # 30 runs of 3 epochs; --epochs 2 --repeats 2 for the README
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 
@@ -37,17 +39,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs a run (the default comparison has 15)")
     parser.add_argument("--depths", default="0 1 2 3 4 5 6")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds, alternately forwards and backwards")
     args = parser.parse_args()
     config = ComparisonConfig(RunConfig(epochs=args.epochs, device="cpu"))
     load_data(config.transfer)  # decoded once, outside every timing
     depths = [int(d) for d in args.depths.split()]
     cases = [("no reuse, 1 worker", False, 1), ("reuse, 1 worker", True, 1), ("reuse, 2 workers", True, 2)]
-    results = {}
-    print("| case | runs trained | seconds |\n|---|---:|---:|")
-    for name, reuse, workers in cases:
-        seconds, trained = timed_sweep(config, depths, reuse, workers)
-        results[name] = seconds
-        print(f"| {name} | {trained} | {seconds:.1f} |", flush=True)
+    times: dict[str, list[float]] = {name: [] for name, _, _ in cases}
+    trained: dict[str, int] = {}
+    for round_ in range(args.repeats):
+        for name, reuse, workers in cases if round_ % 2 == 0 else cases[::-1]:
+            seconds, trained[name] = timed_sweep(config, depths, reuse, workers)
+            times[name].append(seconds)
+            print(f"round {round_ + 1}: {name}: {seconds:.1f} s", flush=True)
+    results = {name: statistics.fmean(values) for name, values in times.items()}
+    print("\n| case | runs trained | seconds (each round) | mean |\n|---|---:|---:|---:|")
+    for name, _, _ in cases:
+        print(f"| {name} | {trained[name]} | {' / '.join(f'{t:.1f}' for t in times[name])} | {results[name]:.1f} |")
     print(f"\nreuse speed-up: {results['no reuse, 1 worker'] / results['reuse, 1 worker']:.2f}x; "
           f"2 workers vs 1: {results['reuse, 1 worker'] / results['reuse, 2 workers']:.2f}x "
           f"({'2 workers' if results['reuse, 2 workers'] < results['reuse, 1 worker'] else '1 worker'} faster)")

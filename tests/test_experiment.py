@@ -57,3 +57,27 @@ def test_init_from_a_run_of_another_backbone_is_refused(tiny, store):
     source = train_run(replace(tiny, backbone="resnet18", pretrained=False, epochs=1), store, save_checkpoint=True)
     with pytest.raises(ConfigError, match="use --backbone resnet18"):
         train_run(replace(tiny, init_run=source.run_id), store)
+
+
+def _recorded(comparison_id: str, test_acc: float, **changes) -> list:
+    from workbench.config import RunConfig
+    from workbench.records import RunRecord
+
+    config = replace(RunConfig(), **changes).to_dict()
+    scratch = {**config, "pretrained": False, "freeze_depth": 0, "lr": 3e-3}
+    return [RunRecord(f"{comparison_id}-t", config, role="transfer", comparison_id=comparison_id, test_acc=test_acc),
+            RunRecord(f"{comparison_id}-s", scratch, role="scratch", comparison_id=comparison_id, test_acc=0.2)]
+
+
+def test_sweep_groups_join_only_comparisons_that_differ_in_the_swept_setting():
+    from workbench.experiment import group_comparisons, sweep_groups
+
+    records = [*_recorded("a", 0.9, freeze_depth=0), *_recorded("b", 0.8, freeze_depth=3),
+               *_recorded("c", 0.5, freeze_depth=3, epochs=5), *_recorded("d", 0.7, freeze_depth=6, bn_policy="train")]
+    comparisons = list(group_comparisons(records).values())
+    (depths,) = sweep_groups(comparisons, "freeze_depth")
+    assert sorted((p["freeze_depth"], p["transfer"]["test_acc"]) for p in depths.points) == [(0, 0.9), (3, 0.8)]
+    assert depths.fixed["epochs"] == 15 and depths.fixed["bn_policy"] == "frozen" and "freeze_depth" not in depths.fixed
+    (epochs,) = sweep_groups(comparisons, "epochs")
+    assert {p["comparison_id"] for p in epochs.points} == {"b", "c"}
+    assert sweep_groups(comparisons, "lr") == [] and sweep_groups(comparisons, "bn_policy") == []

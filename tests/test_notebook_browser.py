@@ -30,11 +30,11 @@ CELLS = [
     "short = ComparisonPanel(epochs=3, **TINY)\n"
     "display(short)\n"
     "short.run.click()\n"
-    "short.wait();",
+    "await short.finished();",
     "long = ComparisonPanel(epochs=300, **TINY)\n"
     "display(long)\n"
     "long.run.click()\n"
-    "long.wait()\n"
+    "await long.finished()\n"
     "print('long run:', long.job.state)",
 ]
 KERNEL_IDLE = "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'"
@@ -53,10 +53,11 @@ def _free_port() -> int:
 @pytest.fixture
 def lab(tmp_path):
     """`jupyter lab` on a loopback port, serving a tmp folder with the test notebook; no news, no workspace."""
-    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
-                                                                             "checkForUpdates": False}))
+    for plugin, values in (("apputils-extension/notification", {"fetchNews": "false", "checkForUpdates": False}),
+                           ("notebook-extension/tracker", {"windowingMode": "none"})):  # every cell in the DOM
+        path = tmp_path / "settings" / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, tmp_path / "panel.ipynb")
@@ -97,9 +98,10 @@ def _progress(cell) -> float:
 
 
 def _static_plots(cell) -> int:
-    """Plots left as plain outputs, outside any widget (what a saved notebook keeps)."""
-    return cell.evaluate("c => [...c.querySelectorAll('.js-plotly-plot')].filter(p => !p.closest('.jupyter-widgets'))"
-                         ".length")
+    """Plots left as plain outputs, outside any widget (what a saved notebook keeps). Reopened untrusted,
+    the plotly renderer shows the PNG JupyterLab saved beside the figure's data."""
+    return cell.evaluate("c => [...c.querySelectorAll('.jp-RenderedPlotly')]"
+                         ".filter(p => !p.closest('.jupyter-widgets')).length")
 
 
 def _wait(condition, seconds: float, what: str) -> None:
@@ -119,7 +121,7 @@ def test_the_panel_lives_in_jupyterlab_progress_stop_and_reload(lab, tmp_path):
         page.goto(lab)
         page.wait_for_function(KERNEL_IDLE, timeout=60_000)
         started = time.monotonic()
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")  # not awaited
         short, long = _cell(page, 0), _cell(page, 1)
 
         short.get_by_role("button", name="Stop").wait_for(timeout=60_000)

@@ -90,3 +90,43 @@ def test_the_notebook_panel_offers_exactly_the_spec_options_with_their_ranges(tm
             assert offered == [v for v in o.values if (low is None or v >= low) and (high is None or v <= high)], o.name
         elif o.kind in ("int", "float"):
             assert (widget.min, widget.max) == (low, high), o.name
+
+
+def test_the_dashboard_sidebar_offers_exactly_the_spec_options_with_their_ranges(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from workbench.data import suggested_datasets
+
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard.py"), default_timeout=120).run()
+    kinds = ("selectbox", "radio", "slider", "select_slider", "number_input", "checkbox", "text_input")
+    widgets = {w.key: w for kind in kinds for w in getattr(at.sidebar, kind) if w.key in {o.name for o in OPTIONS}}
+    assert set(widgets) == {o.name for o in shown_in("dashboard")}
+    for o in shown_in("dashboard"):
+        widget, (low, high) = widgets[o.name], o.bounds()
+        assert widget.label == o.label, o.name
+        if o.kind == "choice":
+            assert widget.options == [str(c) for c in o.options_for()], o.name
+        elif o.values:
+            assert widget.options == [o.show(v) for v in o.values if (low is None or v >= low) and (high is None or v <= high)], o.name
+        elif o.kind in ("int", "float"):
+            assert (widget.min, widget.max) == (low, high), o.name
+        elif o.name == "dataset":
+            assert widget.options == suggested_datasets() + ["your image folder"]
+        assert widget.value == o.default, o.name
+
+
+def test_one_function_turns_what_a_form_holds_into_comparisons():
+    from workbench.experiment import configs_from_values
+
+    (config,) = configs_from_values({"freeze_depth": 3, "lr": 3e-4, "seeds": "0 1", "scratch_lr": 0.01})
+    assert (config.transfer.freeze_depth, config.transfer.lr, config.seeds, config.scratch_lr) == (3, 3e-4, [0, 1], 0.01)
+    assert config.transfer.epochs == option("epochs").default
+    sweep = configs_from_values({"backbone": "resnet18"}, "freeze_depth", "0 5")
+    assert [c.transfer.freeze_depth for c in sweep] == [0, 5]
+    with pytest.raises(ConfigError, match="out of range"):
+        configs_from_values({"backbone": "resnet18", "freeze_depth": 6})
+    with pytest.raises(ConfigError, match="seeds must be whole numbers"):
+        configs_from_values({"seeds": "abc"})

@@ -112,7 +112,8 @@ TINY_CLI = ["--dataset", "digits:0-2", "--train-per-class", "4", "--image-size",
 
 
 def test_workbench_sweep_prints_the_grid_and_runs_lists_the_reuse(tmp_path):
-    result = _workbench("sweep", "--param", "freeze_depth", "--values", "3 6", *TINY_CLI, "--runs-dir", str(tmp_path))
+    result = _workbench("sweep", "--param", "freeze_depth", "--values", "3 6", "--workers", "1", *TINY_CLI,
+                        "--runs-dir", str(tmp_path))  # in this process (the test on two workers covers the pool)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["freeze_depth", "transfer", "test"]

@@ -82,7 +82,8 @@ def test_the_curves_live_in_the_widget_state_so_a_page_reload_draws_them(store):
     (output,) = panel.curves.get_state()["outputs"]
     figure = output["data"][PLOTLY_MIME]
     assert {"transfer val", "scratch val"} <= {trace["name"] for trace in figure["data"]}
-    assert [bundle.keys() for bundle in panel._final_outputs()] == [output["data"].keys(), {"text/html"}]
+    assert [(view, bundle.keys()) for view, bundle in panel._final_outputs()] == [
+        (panel.curves, output["data"].keys()), (panel.costs, {"text/html"})]
 
 
 def test_progress_and_status_move_at_least_once_a_second_during_a_run(store):

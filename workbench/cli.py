@@ -286,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local (this machine) or ray (RAY_ADDRESS joins a cluster; pip install "
                             "'transfer-workbench[ray]')")
     sweep.add_argument("--workers", type=int, default=None,
-                       help=f"local worker processes, the cores shared out between them (default {DEFAULT_WORKERS})")
+                       help=f"local worker processes, the cores shared out between them (default {DEFAULT_WORKERS}, "
+                            f"at most one per core)")
     sweep.add_argument("--no-reuse", action="store_true",
                        help="train every run, even one identical to a completed run in the store or the sweep")
     _add_run_options(sweep, scopes=("run", "comparison"))

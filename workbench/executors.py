@@ -19,9 +19,10 @@ from workbench.records import RunRecord
 from workbench.runs import RunStore
 
 EXECUTORS = ("local", "ray")
-# benchmarks/sweep.py on 2 cores: one worker with both cores finished the depth sweep sooner than
-# two workers with one core each (README, "Sweeps"); more cores make more workers worth it.
-DEFAULT_WORKERS = 1
+# benchmarks/sweep.py on 2 cores: two workers with a core each finished the depth sweep well before one
+# worker with both (README, "Sweeps"): a small network's steps gain little from a second thread, and
+# two threads lose much when another program takes a core. Never more workers than cores.
+DEFAULT_WORKERS = 2
 
 
 def threads_per_worker(workers: int) -> int:
@@ -47,7 +48,7 @@ def check(executor: str, workers: int | None) -> int:
     """The number of local workers to use; a one-line error for an unknown executor or a count below one."""
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
-    workers = DEFAULT_WORKERS if workers is None else workers
+    workers = min(DEFAULT_WORKERS, os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     return workers

@@ -64,7 +64,7 @@ def learning_curves(summary: dict, x_axis: str = "epoch") -> go.Figure:
         fig.update_xaxes(dtick=1)
     if x_axis == "flops":
         fig.update_xaxes(exponentformat="SI")
-    fig.update_layout(height=380, margin={"t": 40, "b": 40, "l": 40, "r": 20}, legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(height=380, margin={"t": 40, "b": 40, "l": 60, "r": 20}, legend={"orientation": "h", "y": -0.25})
     return fig
 
 

@@ -60,7 +60,8 @@ def trained_model(store: RunStore, record: RunRecord) -> StagedNet:
     if not store.checkpoint_path(record.run_id).is_file():
         raise RunStoreError(
             f"run {record.run_id} kept no weights: only the newest comparisons keep them (${KEEP_CHECKPOINTS_ENV}, "
-            f"default 20) and runs recorded before they were kept have none; run the comparison again")
+            f"default 20) and runs recorded before they were kept have none; run the comparison again with "
+            f"--no-reuse (a reused run links its source's weights, and this one has none)")
     return restore_model(store, record.run_id)
 
 

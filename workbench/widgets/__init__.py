@@ -3,11 +3,13 @@
 Every panel can be driven from code (set a control's ``value``, call ``.click()`` on a button)
 and keeps what it produced (``panel.result``), so a later cell can read the numbers. Runs train
 in a background thread; progress, status and curves update while they do, and Stop works even
-while a cell waits in ``panel.wait()``.
+while a cell waits with ``await panel.finished()``.
 
     from workbench.widgets import ComparisonPanel
     panel = ComparisonPanel(epochs=5); display(panel)   # then press Run, or:
-    panel.run.click(); panel.wait()                     # waits, then leaves the results as outputs
+    panel.run.click(); await panel.finished()           # waits, then leaves the results as outputs
+
+Outside a notebook (scripts, tests) ``panel.wait()`` blocks until the run ends.
 """
 
 from workbench.widgets.comparison import ComparisonPanel, StageMap

@@ -20,7 +20,7 @@ from workbench.options import shown_in
 from workbench.records import RunRecord
 from workbench.runs import RunStore
 from workbench.weights import weights_status
-from workbench.widgets.controls import STYLE, control, follow_backbone
+from workbench.widgets.controls import STYLE, control, follow_backbone, toggles
 from workbench.widgets.job_panel import JobPanel
 from workbench.widgets.views import FigureView, cost_table_html, figure_bundle
 
@@ -87,8 +87,8 @@ class ComparisonPanel(JobPanel):
         self.controls["backbone"].value = backbone
         self.weights = w.HTML(layout={"margin": f"0 0 0 {STYLE['description_width']}"})
         self.stage_map = StageMap(backbone, self.controls["freeze_depth"].value, None)
-        self.x_axis = w.ToggleButtons(options=[("epoch", "epoch"), ("seconds", "seconds"), ("FLOPs", "flops")],
-                                      value="epoch", description="x axis", style=STYLE)
+        self.x_axis = toggles(options=[("FLOPs" if axis == "flops" else axis, axis) for axis in plots.X_AXES],
+                              value="epoch", description="x axis")
         self.curves = FigureView()
         self.costs = w.HTML()
         self.result: Comparison | None = None
@@ -162,6 +162,8 @@ class ComparisonPanel(JobPanel):
     def _draw(self) -> None:
         if self._summary is not None:
             self.curves.show(plots.learning_curves(self._summary, self.x_axis.value))
+        if self._hidden:  # the final results show as plain outputs: refresh them
+            self._leave_copies()
 
     def _finished(self, job: Job) -> None:
         results = job.results
@@ -171,7 +173,7 @@ class ComparisonPanel(JobPanel):
             self._draw()
             self.costs.value = cost_table_html(self._summary)
 
-    def _final_outputs(self) -> list[dict]:
+    def _final_outputs(self) -> list[tuple[w.DOMWidget, dict]]:
         if self.result is None or self.curves.figure is None:
             return []
-        return [figure_bundle(self.curves.figure), {"text/html": self.costs.value}]
+        return [(self.curves, figure_bundle(self.curves.figure)), (self.costs, {"text/html": self.costs.value})]

@@ -53,10 +53,17 @@ def _choices(o: Option, value, backbone: str) -> list[tuple[str, object]]:
     return [(_number(v), v) for v in sorted(values)]
 
 
+def toggles(**kwargs) -> w.ToggleButtons:
+    """Toggle buttons with their label on the same line (ipywidgets 8.1 alone puts it on a line of its own)."""
+    widget = w.ToggleButtons(**{**kwargs, "style": {**STYLE, "button_width": "120px"}})
+    widget.add_class("widget-inline-hbox")
+    return widget
+
+
 def _choice(o, value, backbone, suggestions, common):
     options = o.options_for()
     if len(options) <= 3:
-        return w.ToggleButtons(options=options, value=value, **{**common, "style": {**STYLE, "button_width": "120px"}})
+        return toggles(options=options, value=value, **common)
     return w.Dropdown(options=options, value=value, layout=WIDE, **common)
 
 

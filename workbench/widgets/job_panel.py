@@ -1,19 +1,21 @@
 """What every training panel shares: Run, Stop, and a progress bar and status line that keep moving.
 
 A follower thread applies the job's events twice a second (progress, the epochs just recorded), so
-the panel moves whether or not a cell is running. `wait()` keeps handling widget events while it
-blocks (jupyter-ui-poll), so Stop works in a cell that waits. When a waiting cell sees the run end,
-the panel leaves its final figures and table below it as ordinary outputs: a saved notebook shows
-them without a kernel (widget state is not saved in notebooks; see README, "Notebooks and widgets").
+the panel moves whether or not a cell is running. A notebook cell waits with ``await
+panel.finished()``: while it awaits, the kernel (ipykernel 7) goes on handling widget messages, so
+Stop works and a reloaded page gets its widgets back. A cell that blocks (``panel.wait()``) holds
+the kernel until the run ends. When a waiting cell sees the run end, the panel leaves its final
+figures and table below it as ordinary outputs: a saved notebook shows them without a kernel
+(widget state is not saved in notebooks; see README, "Notebooks and widgets").
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import queue
 import threading
 import time
-from contextlib import contextmanager
 
 import ipywidgets as w
 from IPython import get_ipython
@@ -27,19 +29,7 @@ from workbench.runs import RunStore
 from workbench.widgets.controls import STYLE, WIDE
 
 TICK_S = 0.5  # how often the follower updates progress and status
-POLL_S = 0.1  # how often a waiting cell handles widget events
-
-
-@contextmanager
-def responsive():
-    """Inside a Jupyter kernel, a function that handles pending widget events; elsewhere a no-op."""
-    if not hasattr(get_ipython(), "kernel"):
-        yield lambda: None
-        return
-    from jupyter_ui_poll import ui_events
-
-    with ui_events() as poll:
-        yield lambda: poll(20)
+POLL_S = 0.1  # how often a waiting cell looks whether the run ended
 
 
 def _error(message: str) -> str:
@@ -47,7 +37,7 @@ def _error(message: str) -> str:
 
 
 class JobPanel(w.VBox):
-    """Controls, Run and Stop, progress and status, then the results of the latest run."""
+    """Controls, Run and Stop, progress and status, then the views of the latest run's results."""
 
     def __init__(self, controls: list[w.Widget], results: list[w.Widget], store: RunStore | None):
         self.store = store or RunStore()
@@ -55,14 +45,14 @@ class JobPanel(w.VBox):
         self.stop = w.Button(description="Stop", icon="stop", disabled=True)
         self.progress = w.FloatProgress(min=0.0, max=1.0, description="progress", style=STYLE, layout=WIDE)
         self.status = w.HTML()
-        self.results = w.VBox(results)
         self.job: Job | None = None
         self._follower: threading.Thread | None = None
         self._recorded: queue.SimpleQueue[RunRecord] = queue.SimpleQueue()
-        self._copies: list[DisplayHandle] = []
+        self._copies: list[DisplayHandle] = []  # the plain outputs a waiting cell left, reused by later runs
+        self._hidden: list[w.DOMWidget] = []  # live views hidden while those outputs show their final content
         self.run.on_click(lambda _: self._start())
         self.stop.on_click(lambda _: self.job and self.job.stop())
-        super().__init__([*controls, w.HBox([self.run, self.stop]), self.progress, self.status, self.results])
+        super().__init__([*controls, w.HBox([self.run, self.stop]), self.progress, self.status, *results])
 
     # What each panel fills in.
     def _configs(self) -> list[ComparisonConfig]:
@@ -77,8 +67,8 @@ class JobPanel(w.VBox):
     def _finished(self, job: Job) -> None:
         """The job ended; its comparisons are in the store."""
 
-    def _final_outputs(self) -> list[dict]:
-        """Mime bundles of the final figures and table, left as plain outputs by a waiting cell."""
+    def _final_outputs(self) -> list[tuple[w.DOMWidget, dict]]:
+        """(live view, mime bundle of what it shows) for the final figures and table."""
         return []
 
     def _start(self) -> None:
@@ -92,9 +82,11 @@ class JobPanel(w.VBox):
         self.run.disabled, self.stop.disabled = True, False
         self.progress.value = 0.0
         self.status.value = "starting..."
-        for handle in self._copies:  # the last copies belong to the run this one replaces
+        for handle in self._copies:  # the copies belong to the run this one replaces
             handle.update({"text/plain": ""}, raw=True)
-        self.results.layout.display = None
+        for view in self._hidden:
+            view.layout.display = None
+        self._hidden = []
         self._clear()
         self.job = Job(configs, self.store, on_epoch=self._recorded.put, label=type(self).__name__).start()
         self._follower = threading.Thread(target=self._follow, args=(self.job,), daemon=True,
@@ -129,30 +121,44 @@ class JobPanel(w.VBox):
             self.status.value = html.escape(f"{job.message}  ·  {time.monotonic() - started:.0f} s")
 
     def wait(self) -> "JobPanel":
-        """Block until the run ends, handling widget events meanwhile (so Stop works); then leave the
-        final figures and table below the panel as plain outputs."""
-        follower = self._follower
-        if follower is None:
-            return self
+        """Block until the run ends (scripts, tests), then leave the final results as outputs.
+
+        In a notebook cell prefer ``await panel.finished()``: a blocked kernel cannot handle Stop.
+        """
+        if self._follower is not None:
+            try:
+                self._follower.join()
+            except KeyboardInterrupt:  # a kernel interrupt stops the runs; finished epochs are kept
+                self._stop_and_join()
+                raise
+        self._leave_copies()
+        return self
+
+    async def finished(self) -> "JobPanel":
+        """Wait for the run in a notebook cell, the widgets staying live; then leave the results as outputs."""
         try:
-            with responsive() as poll:
-                while follower.is_alive():
-                    poll()
-                    follower.join(POLL_S)
-        except KeyboardInterrupt:  # a kernel interrupt stops the runs; finished epochs are kept
-            self.job.stop()
-            follower.join()
+            while self._follower is not None and self._follower.is_alive():
+                await asyncio.sleep(POLL_S)
+        except (KeyboardInterrupt, asyncio.CancelledError):  # interrupting the cell stops the runs
+            self._stop_and_join()
             raise
         self._leave_copies()
         return self
 
+    def _stop_and_join(self) -> None:
+        self.job.stop()
+        self._follower.join()
+
     def _leave_copies(self) -> None:
-        bundles = self._final_outputs()
-        if not bundles or not hasattr(get_ipython(), "kernel"):
+        """Show the final results as plain outputs below the panel (or refresh them, e.g. for a new x axis)."""
+        outputs = self._final_outputs()
+        if not outputs or not hasattr(get_ipython(), "kernel"):
             return
-        if len(self._copies) == len(bundles):
-            for handle, bundle in zip(self._copies, bundles):
+        if len(self._copies) == len(outputs):
+            for handle, (_, bundle) in zip(self._copies, outputs):
                 handle.update(bundle, raw=True)
         else:
-            self._copies = [display(bundle, raw=True, display_id=True) for bundle in bundles]
-        self.results.layout.display = "none"  # the copies below show the same, and stay in the saved file
+            self._copies = [display(bundle, raw=True, display_id=True) for _, bundle in outputs]
+        self._hidden = [view for view, _ in outputs]
+        for view in self._hidden:  # the copies show the same, and stay in the saved file
+            view.layout.display = "none"

@@ -14,7 +14,7 @@ from workbench.metrics import ACCURACIES
 from workbench.options import SWEEPABLE, option, sweep_hint
 from workbench.records import RunRecord
 from workbench.runs import RunStore
-from workbench.widgets.controls import STYLE, WIDE
+from workbench.widgets.controls import STYLE, WIDE, toggles
 from workbench.widgets.job_panel import JobPanel
 from workbench.widgets.views import FigureView, figure_bundle
 
@@ -30,8 +30,7 @@ class SweepPanel(JobPanel):
                                     description="sweep over", style=STYLE, layout=WIDE)
         self.values = w.Text(value=values or sweep_hint(parameter, backbone), description="values", style=STYLE,
                              layout=WIDE, continuous_update=False)
-        self.metric = w.ToggleButtons(options=[(m.label, m.key) for m in ACCURACIES], value="test_acc",
-                                      description="accuracy", style={**STYLE, "button_width": "120px"})
+        self.metric = toggles(options=[(m.label, m.key) for m in ACCURACIES], value="test_acc", description="accuracy")
         self.figure_view = FigureView()
         self.result: list[Comparison] = []
         self.points: list[dict] = []
@@ -68,9 +67,11 @@ class SweepPanel(JobPanel):
         ready = any(p[role].get(self.metric.value) is not None for p in self.points for role in ("transfer", "scratch")
                     if p.get(role))
         self.figure_view.show(plots.sweep_curve(self.points, self.parameter.value, self.metric.value) if ready else None)
+        if self._hidden:  # the final results show as plain outputs: refresh them
+            self._leave_copies()
 
-    def _final_outputs(self) -> list[dict]:
-        return [figure_bundle(self.figure)] if self.figure is not None else []
+    def _final_outputs(self) -> list[tuple[w.DOMWidget, dict]]:
+        return [(self.figure_view, figure_bundle(self.figure))] if self.figure is not None else []
 
 
 def lr_finder(config: RunConfig | None = None, steps: int = 60) -> tuple[LRFinderResult, go.Figure]:
