@@ -155,6 +155,7 @@ def test_the_panel_lives_in_jupyterlab_progress_stop_and_reload(lab, tmp_path):
         long.locator(".widget-html-content", has_text="stopped").wait_for(timeout=30_000)
         stop_latency = time.monotonic() - clicked
         page.wait_for_function(KERNEL_IDLE, timeout=30_000)  # and the waiting cell finished
+        assert long.locator(POINTS).count() > 0  # the stopped run's curves stay drawn
         page.screenshot(path=str(shots / "stopped.png"), full_page=True)
         browser.close()
     print(f"panel shown {shown_after:.1f} s after Run All; Stop took {stop_latency:.1f} s")

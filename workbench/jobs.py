@@ -102,6 +102,8 @@ def serve() -> None:
     """A worker process: wait, engine imported, for one job on stdin; report on stdout; stop on a line or EOF."""
     events = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything the engine prints goes to the server's log, not into the event stream
+    import skimage.data  # noqa: F401 - what the built-in datasets read on first use: imported while idle
+    import sklearn.datasets  # noqa: F401
     line = sys.stdin.readline()
     if not line:
         return  # the server went away before it needed this worker

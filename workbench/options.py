@@ -108,7 +108,8 @@ class Option:
             return
         low, high = self.bounds(backbone)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
-            raise ConfigError(f"{self.name} must be a number, got {value!r}")
+            kind = "a positive number" if self.kind == "logfloat" else "a number"
+            raise ConfigError(f"{self.name} must be {kind}, got {value!r}")
         if self.name == "freeze_depth" and not low <= value <= high:
             raise ConfigError(f"freeze depth {value} is out of range; {backbone} has {high} stages, use 0..{high}")
         if self.name == "image_size" and value < low:

@@ -72,9 +72,8 @@ def run_sweep(points: list[SweepPoint], store: RunStore, executor: str = "local"
 
     workers = check(executor, workers)
     got: dict[str, dict[tuple[str, int], RunRecord]] = {p.comparison_id: {} for p in points}
-    planned: dict[tuple[str, str, int], str] = {}  # (comparison, role, seed) of a run to train -> its fingerprint
-    trained_by: dict[str, tuple] = {}
-    waiting: dict[str, list[tuple]] = {}
+    planned: dict[tuple[str, str, int], str] = {}  # (comparison, role, seed) of each run to train -> its fingerprint
+    waiting: dict[str, list[tuple]] = {}  # fingerprint -> the runs that copy it once it is trained
     tasks = []
     for point in points:
         point.config.validate()
@@ -85,10 +84,9 @@ def run_sweep(points: list[SweepPoint], store: RunStore, executor: str = "local"
             if source is not None:
                 got[point.comparison_id][role, seed] = reuse_run(store, source, run_config, role, point.comparison_id,
                                                                  Hooks())
-            elif reuse and key in trained_by:
+            elif reuse and key in planned.values():
                 waiting.setdefault(key, []).append((point, role, seed, run_config))
             else:
-                trained_by[key] = (point.comparison_id, role, seed)
                 planned[point.comparison_id, role, seed] = key
                 train.add((role, seed))
         if train:
@@ -117,8 +115,8 @@ def _assemble(point: SweepPoint, got: dict) -> Comparison:
     runs = got[point.comparison_id]
     seeds = point.config.seeds
     return Comparison(point.comparison_id, point.config,
-                      transfer=[runs[r, s] for r, s in (("transfer", s) for s in seeds) if (r, s) in runs],
-                      scratch=[runs[r, s] for r, s in (("scratch", s) for s in seeds) if (r, s) in runs])
+                      transfer=[runs["transfer", s] for s in seeds if ("transfer", s) in runs],
+                      scratch=[runs["scratch", s] for s in seeds if ("scratch", s) in runs])
 
 
 def sweep_rows(points: list[SweepPoint], comparisons: list[Comparison]) -> list[dict]:

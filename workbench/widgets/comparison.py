@@ -162,7 +162,7 @@ class ComparisonPanel(JobPanel):
     def _draw(self) -> None:
         if self._summary is not None:
             self.curves.show(plots.learning_curves(self._summary, self.x_axis.value))
-        if self._hidden:  # the final results show as plain outputs: refresh them
+        if self.copied:  # the final results also show as plain outputs: refresh them
             self._leave_copies()
 
     def _finished(self, job: Job) -> None:
@@ -173,7 +173,7 @@ class ComparisonPanel(JobPanel):
             self._draw()
             self.costs.value = cost_table_html(self._summary)
 
-    def _final_outputs(self) -> list[tuple[w.DOMWidget, dict]]:
+    def _final_outputs(self) -> list[dict]:
         if self.result is None or self.curves.figure is None:
             return []
-        return [(self.curves, figure_bundle(self.curves.figure)), (self.costs, {"text/html": self.costs.value})]
+        return [figure_bundle(self.curves.figure), {"text/html": self.costs.value}]

@@ -4,9 +4,10 @@ A follower thread applies the job's events twice a second (progress, the epochs 
 the panel moves whether or not a cell is running. A notebook cell waits with ``await
 panel.finished()``: while it awaits, the kernel (ipykernel 7) goes on handling widget messages, so
 Stop works and a reloaded page gets its widgets back. A cell that blocks (``panel.wait()``) holds
-the kernel until the run ends. When a waiting cell sees the run end, the panel leaves its final
-figures and table below it as ordinary outputs: a saved notebook shows them without a kernel
-(widget state is not saved in notebooks; see README, "Notebooks and widgets").
+the kernel until the run ends. When a waiting cell sees the run end, the panel also leaves its final
+figures and table below it as ordinary outputs: a saved notebook shows them without a kernel (widget
+state is not saved in notebooks; see README, "Notebooks and widgets"). The live views stay as they
+are: after a page reload they are the only ones a running cell can still reach.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class JobPanel(w.VBox):
         self._follower: threading.Thread | None = None
         self._recorded: queue.SimpleQueue[RunRecord] = queue.SimpleQueue()
         self._copies: list[DisplayHandle] = []  # the plain outputs a waiting cell left, reused by later runs
-        self._hidden: list[w.DOMWidget] = []  # live views hidden while those outputs show their final content
+        self.copied = False  # whether they hold this run's final results
         self.run.on_click(lambda _: self._start())
         self.stop.on_click(lambda _: self.job and self.job.stop())
         super().__init__([*controls, w.HBox([self.run, self.stop]), self.progress, self.status, *results])
@@ -67,8 +68,8 @@ class JobPanel(w.VBox):
     def _finished(self, job: Job) -> None:
         """The job ended; its comparisons are in the store."""
 
-    def _final_outputs(self) -> list[tuple[w.DOMWidget, dict]]:
-        """(live view, mime bundle of what it shows) for the final figures and table."""
+    def _final_outputs(self) -> list[dict]:
+        """Mime bundles of the final figures and table."""
         return []
 
     def _start(self) -> None:
@@ -84,9 +85,7 @@ class JobPanel(w.VBox):
         self.status.value = "starting..."
         for handle in self._copies:  # the copies belong to the run this one replaces
             handle.update({"text/plain": ""}, raw=True)
-        for view in self._hidden:
-            view.layout.display = None
-        self._hidden = []
+        self.copied = False
         self._clear()
         self.job = Job(configs, self.store, on_epoch=self._recorded.put, label=type(self).__name__).start()
         self._follower = threading.Thread(target=self._follow, args=(self.job,), daemon=True,
@@ -154,11 +153,11 @@ class JobPanel(w.VBox):
         outputs = self._final_outputs()
         if not outputs or not hasattr(get_ipython(), "kernel"):
             return
+        outputs = [{"text/html": "<i>Final results, kept as plain outputs so that the saved notebook shows them "
+                                 "without a kernel:</i>"}, *outputs]
         if len(self._copies) == len(outputs):
-            for handle, (_, bundle) in zip(self._copies, outputs):
+            for handle, bundle in zip(self._copies, outputs):
                 handle.update(bundle, raw=True)
         else:
-            self._copies = [display(bundle, raw=True, display_id=True) for _, bundle in outputs]
-        self._hidden = [view for view, _ in outputs]
-        for view in self._hidden:  # the copies show the same, and stay in the saved file
-            view.layout.display = "none"
+            self._copies = [display(bundle, raw=True, display_id=True) for bundle in outputs]
+        self.copied = True

@@ -67,11 +67,11 @@ class SweepPanel(JobPanel):
         ready = any(p[role].get(self.metric.value) is not None for p in self.points for role in ("transfer", "scratch")
                     if p.get(role))
         self.figure_view.show(plots.sweep_curve(self.points, self.parameter.value, self.metric.value) if ready else None)
-        if self._hidden:  # the final results show as plain outputs: refresh them
+        if self.copied:  # the final results also show as plain outputs: refresh them
             self._leave_copies()
 
-    def _final_outputs(self) -> list[tuple[w.DOMWidget, dict]]:
-        return [(self.figure_view, figure_bundle(self.figure))] if self.figure is not None else []
+    def _final_outputs(self) -> list[dict]:
+        return [figure_bundle(self.figure)] if self.figure is not None else []
 
 
 def lr_finder(config: RunConfig | None = None, steps: int = 60) -> tuple[LRFinderResult, go.Figure]:
