@@ -116,7 +116,7 @@ def test_the_panel_lives_in_jupyterlab_progress_stop_and_reload(lab, tmp_path):
     shots.mkdir()
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        page = browser.new_page(viewport={"width": 1280, "height": 2600})  # whole cells in view
         page.on("dialog", lambda dialog: dialog.accept())
         page.goto(lab)
         page.wait_for_function(KERNEL_IDLE, timeout=60_000)
@@ -135,11 +135,12 @@ def test_the_panel_lives_in_jupyterlab_progress_stop_and_reload(lab, tmp_path):
 
         _wait(short_done, 120, "the short run should finish and leave its curves")
         assert len({v for v in progress if 0 < v < 100}) >= 3, progress
+        short.screenshot(path=str(shots / "finished.png"))
 
         long.locator(POINTS).first.wait_for(timeout=60_000)
         first = long.locator(POINTS).count()
         _wait(lambda: long.locator(POINTS).count() > first, 60, "the curves should gain points while the cell waits")
-        page.screenshot(path=str(shots / "training.png"), full_page=True)
+        long.screenshot(path=str(shots / "training.png"))
 
         page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
         page.wait_for_timeout(1000)
@@ -148,7 +149,7 @@ def test_the_panel_lives_in_jupyterlab_progress_stop_and_reload(lab, tmp_path):
         assert _static_plots(short) >= 1 and page.get_by_text("Error displaying widget").count() == 0
         before = _progress(long)
         _wait(lambda: _progress(long) > before, 30, "the progress bar should still move after the reload")
-        page.screenshot(path=str(shots / "after_reload.png"), full_page=True)
+        long.screenshot(path=str(shots / "after_reload.png"))
 
         clicked = time.monotonic()
         long.get_by_role("button", name="Stop").click()
@@ -156,7 +157,7 @@ def test_the_panel_lives_in_jupyterlab_progress_stop_and_reload(lab, tmp_path):
         stop_latency = time.monotonic() - clicked
         page.wait_for_function(KERNEL_IDLE, timeout=30_000)  # and the waiting cell finished
         assert long.locator(POINTS).count() > 0  # the stopped run's curves stay drawn
-        page.screenshot(path=str(shots / "stopped.png"), full_page=True)
+        long.screenshot(path=str(shots / "stopped.png"))
         browser.close()
     print(f"panel shown {shown_after:.1f} s after Run All; Stop took {stop_latency:.1f} s")
     assert stop_latency < 5.0

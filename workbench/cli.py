@@ -14,12 +14,11 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from workbench import serve
+from workbench import serve, sweep_cli
 from workbench.config import ComparisonConfig, RunConfig
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.executors import DEFAULT_WORKERS, EXECUTORS
 from workbench.inside import commands as inside_commands
-from workbench.options import SWEEPABLE, Option, option, shown_in
+from workbench.options import Option, option, shown_in
 from workbench.run_index import FILTERS
 from workbench.weights_cli import add_weights_command
 
@@ -220,31 +219,6 @@ def _filter_value(text: str):
         return text
 
 
-def cmd_sweep(args) -> int:
-    from workbench.experiment import parse_sweep_values
-    from workbench.report import sweep_table
-    from workbench.sweep import run_sweep, sweep_grid, sweep_rows
-
-    if (args.param2 is None) != (args.values2 is None):
-        raise ConfigError("--param2 and --values2 go together: give both for a two-setting grid, or neither")
-    base = ComparisonConfig(_run_config(args), scratch_lr=args.scratch_lr, seeds=args.seeds)
-    points = sweep_grid(base, args.param, parse_sweep_values(args.values, args.param), args.param2,
-                        parse_sweep_values(args.values2, args.param2) if args.param2 else None)
-
-    def done(point, comparison):
-        scratch = ", ".join(f"scratch reused from {r.reused_from}" for r in comparison.scratch if r.reused_from)
-        settings = " ".join(f"{k}={v}" for k, v in point.values.items())
-        print(f"done: {settings} ({comparison.comparison_id}){'; ' + scratch if scratch else ''}", file=sys.stderr)
-
-    comparisons = run_sweep(points, _store(args), args.executor, args.workers, reuse=not args.no_reuse,
-                            on_point_done=None if args.json else done)
-    rows = sweep_rows(points, comparisons)
-    parameters = list(points[0].values)
-    print(json.dumps({"parameters": parameters, "points": rows}, indent=1) if args.json
-          else sweep_table(parameters, rows))
-    return 0
-
-
 def cmd_lr_find(args) -> int:
     from workbench.lr_finder import find_lr
 
@@ -277,21 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="train every run, even one identical to a completed run in the store")
     compare.set_defaults(handler=cmd_compare)
 
-    sweep = commands.add_parser("sweep", help="a comparison for every value of one setting, or every pair of two")
-    sweep.add_argument("--param", required=True, choices=SWEEPABLE, help="the setting to sweep")
-    sweep.add_argument("--values", required=True, help="its values, e.g. \"0 1 2 3\" or \"1e-4 1e-3\"")
-    sweep.add_argument("--param2", choices=SWEEPABLE, help="a second setting: a grid of every pair")
-    sweep.add_argument("--values2", help="the second setting's values")
-    sweep.add_argument("--executor", choices=EXECUTORS, default="local",
-                       help="local (this machine) or ray (RAY_ADDRESS joins a cluster; pip install "
-                            "'transfer-workbench[ray]')")
-    sweep.add_argument("--workers", type=int, default=None,
-                       help=f"local worker processes, the cores shared out between them (default {DEFAULT_WORKERS}, "
-                            f"at most one per core)")
-    sweep.add_argument("--no-reuse", action="store_true",
-                       help="train every run, even one identical to a completed run in the store or the sweep")
-    _add_run_options(sweep, scopes=("run", "comparison"))
-    sweep.set_defaults(handler=cmd_sweep)
+    sweep_cli.add_command(commands, _add_run_options)
 
     train = commands.add_parser("train", help="one run")
     _add_run_options(train)
