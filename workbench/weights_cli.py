@@ -48,7 +48,7 @@ def add_weights_command(commands) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from workbench.backbones import TorchvisionWeights
+    from workbench.weights_sources import TorchvisionWeights
     from workbench.weights import weights_files
 
     files = weights_files(check=True)
@@ -105,7 +105,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_unpack(args: argparse.Namespace) -> int:
-    from workbench.backbones import TorchvisionWeights
+    from workbench.weights_sources import TorchvisionWeights
     from workbench.weights_pack import unpack
 
     placed = unpack(Path(args.zip))
