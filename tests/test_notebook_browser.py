@@ -10,19 +10,15 @@ kept in the test's temporary folder (and copied to $WORKBENCH_SCREENSHOT_DIR if 
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import nbformat
 import pytest
+from test_browser import ARGS, CHROMIUM, _free_port, playwright, pytestmark  # noqa: F401 - the same skip
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 CELLS = [
     "from IPython.display import display\n"
     "from workbench.widgets import ComparisonPanel\n"
@@ -40,14 +36,6 @@ CELLS = [
 KERNEL_IDLE = "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'"
 CURVES = ".jupyter-widgets .js-plotly-plot:has(.legendtext:text-is('transfer val'))"
 POINTS = f"{CURVES} .scatterlayer path.point"
-playwright = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed")
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}; apt-get install chromium")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -77,6 +77,9 @@ def test_run_click_trains_a_comparison_and_the_panel_keeps_it(store):
     figure = output["data"][PLOTLY_MIME]
     assert {"transfer val", "scratch val"} <= {trace["name"] for trace in figure["data"]}
     assert [bundle.keys() for bundle in panel._final_outputs()] == [output["data"].keys(), {"text/html"}]
+    panel.x_axis.value = "seconds"
+    val = next(t for t in panel.curves.figure.data if t.name == "scratch val")
+    assert list(val.x) == [e["cum_s"] for e in summary["scratch"]["epochs"]]
 
 
 def test_progress_and_status_move_at_least_once_a_second_during_a_run(store):

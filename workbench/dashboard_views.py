@@ -17,9 +17,6 @@ from workbench.options import SWEEPABLE, option
 from workbench.report import comparison_label, comparison_rows, settings_text, verdict
 from workbench.runs import RunStore
 
-X_AXIS_LABELS = {"epoch": "epoch", "seconds": "wall-clock seconds", "flops": "training FLOPs"}
-
-
 def progress(job: Job | None, owner: str) -> None:
     """The running job's progress for everyone; how it ended only for the page that launched it."""
     if job is None:
@@ -68,7 +65,8 @@ def show_comparison(store: RunStore, comparison: Comparison, live: bool) -> None
     if not any((summary[role] or {}).get("epochs") for role in ("transfer", "scratch")):
         st.info("waiting for the first epoch…")
         return
-    x_axis = st.radio("x axis", list(X_AXIS_LABELS), format_func=X_AXIS_LABELS.get, horizontal=True, key="x_axis")
+    x_axis = st.radio("x axis", list(plots.X_AXES), format_func=lambda x: plots.X_AXES[x][1], horizontal=True,
+                      key="x_axis")
     curves = plots.learning_curves(summary, x_axis)
     st.plotly_chart(curves, key=f"curves-{comparison.comparison_id}")
     if live:

@@ -135,24 +135,30 @@ def _start_worker() -> subprocess.Popen:
     return subprocess.Popen(WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 
 
+def _ready(spare: tuple[subprocess.Popen, dict] | None) -> bool:
+    """A prepared worker can take a job if it is alive and was started with the environment we have now."""
+    return spare is not None and spare[0].poll() is None and spare[1] == dict(os.environ)
+
+
 def prepare_worker() -> None:
-    """Start the next job's worker now, while nothing trains, so its imports are done before the click."""
+    """Start the next job's worker now, while nothing trains, so its warm-up is done before the click."""
     global _spare
     with _spare_lock:
-        if _spare is None or _spare[0].poll() is not None:
+        if not _ready(_spare):
+            if _spare is not None:
+                _spare[0].stdin.close()  # it ends when its input does
             _spare = (_start_worker(), dict(os.environ))
 
 
 def _take_worker() -> subprocess.Popen:
-    """The prepared worker if it is alive and shares our environment, else a new one."""
+    """The prepared worker if it is ready, else a new one."""
     global _spare
     with _spare_lock:
         spare, _spare = _spare, None
+    if _ready(spare):
+        return spare[0]
     if spare is not None:
-        process, environment = spare
-        if process.poll() is None and environment == dict(os.environ):
-            return process
-        process.stdin.close()
+        spare[0].stdin.close()
     return _start_worker()
 
 
