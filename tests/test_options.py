@@ -29,7 +29,7 @@ def test_the_cli_offers_exactly_the_spec_options_with_their_defaults():
     actions = _actions("compare")
     expected = {o.name for o in shown_in("cli")}
     assert expected <= set(actions)
-    assert set(actions) - expected == {"help", "runs_dir", "json"}
+    assert set(actions) - expected == {"help", "runs_dir", "json", "no_reuse"}  # where runs go, how they print, whether to reuse
     for o in shown_in("cli"):
         action = actions[o.name]
         assert o.cli_flag in action.option_strings
