@@ -18,7 +18,8 @@ from workbench.errors import WorkbenchError
 # What the checkout's .streamlit/config.toml says. Streamlit reads that file only from the folder it
 # starts in, so the installed command passes the same settings as flags; the user's flags come later
 # and win.
-STREAMLIT_SETTINGS = ["--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+STREAMLIT_SETTINGS = ["--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+                      "--runner.postScriptGC", "false", "--client.toolbarMode", "viewer"]
 
 
 def add_commands(commands) -> None:
