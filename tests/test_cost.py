@@ -1,3 +1,6 @@
+import os
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -70,3 +73,35 @@ def test_a_step_is_counted_once_per_setup_then_charged_per_image():
     with meter.count():
         conv(x)
     assert meter.total == 2 * first + first // 2 + first // 4
+
+
+def test_the_cpu_meter_sees_other_programs_competing():
+    import subprocess
+    import sys
+
+    from workbench.cost import CpuMeter
+
+    meter = CpuMeter()
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(1.5)
+    finally:
+        for hog in hogs:
+            hog.kill()
+    own, others = meter.lap()
+    assert own < 0.5 and others > 0.5  # the hogs, not this sleeping process, used the cores
+
+
+def test_a_run_on_a_busy_machine_says_so_and_an_idle_share_does_not(tiny, store):
+    from dataclasses import replace as copy
+
+    from workbench.train import train_run
+
+    record = train_run(tiny, store)
+    assert all(e.cpu_s > 0 for e in record.epochs) and record.summary()["cpu_s"] > 0
+    for share, busy in ((0.9, True), (0.05, False)):
+        record.epochs = [copy(e, others_cpu_share=share) for e in record.epochs]
+        note = record.summary()["machine_busy"]
+        assert bool(note) is busy
+        if busy:
+            assert "compare FLOPs, not seconds" in note and "90%" in note

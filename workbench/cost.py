@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import resource
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -74,6 +76,42 @@ def count_flops(step: Callable[[], object]) -> int:
     with meter.count():
         step()
     return meter.total
+
+
+class CpuMeter:
+    """This process's CPU seconds, and how much of the machine other programs used, between laps.
+
+    Wall seconds are only a fair cost when a run had the machine to itself. Linux's ``/proc/stat``
+    counts the busy time of every core; what is left after this process's own CPU time is other
+    work competing with the run (a browser, a second tab's refresh, another job).
+    """
+
+    _STAT = Path("/proc/stat")
+
+    def __init__(self):
+        self._cores = os.cpu_count() or 1
+        self._mark = self._read()
+
+    def _machine_busy_s(self) -> float | None:
+        try:
+            fields = [int(v) for v in self._STAT.read_text().split("\n", 1)[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # all but idle and iowait
+        return busy / os.sysconf("SC_CLK_TCK")
+
+    def _read(self) -> tuple[float, float, float | None]:
+        return time.perf_counter(), time.process_time(), self._machine_busy_s()
+
+    def lap(self) -> tuple[float, float | None]:
+        """(CPU seconds this process used, share of all cores other programs used) since the last lap."""
+        (wall0, own0, busy0), (wall1, own1, busy1) = self._mark, self._read()
+        self._mark = (wall1, own1, busy1)
+        own = own1 - own0
+        if busy0 is None or busy1 is None or wall1 <= wall0:
+            return own, None
+        others = max(0.0, (busy1 - busy0) - own)
+        return own, min(1.0, others / ((wall1 - wall0) * self._cores))
 
 
 class MemoryMeter:

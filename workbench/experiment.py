@@ -48,7 +48,8 @@ def aggregate(records: list[RunRecord]) -> dict | None:
     result = {"run_ids": [s["run_id"] for s in summaries], "seeds": [s["seed"] for s in summaries],
               "reused_from": [s["reused_from"] for s in summaries],
               "status": "completed" if all(s["status"] == "completed" for s in summaries) else "incomplete",
-              "target_acc": summaries[0]["target_acc"] if summaries else None}
+              "target_acc": summaries[0]["target_acc"] if summaries else None,
+              "machine_busy": next((s["machine_busy"] for s in summaries if s.get("machine_busy")), None)}
     for metric in METRICS:
         key = metric.key
         result[key], result[f"{key}_std"] = _mean_std([s[key] for s in summaries])

@@ -70,6 +70,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("test_acc", "test acc", "", "higher", lambda r: r.test_acc, percent, accuracy=True),
     Metric("wall_s", "wall time", "s", "lower", lambda r: r.epochs[-1].cum_s if r.epochs else 0.0, seconds,
            cost=True),
+    Metric("cpu_s", "CPU time", "s", "lower", lambda r: sum(e.cpu_s for e in r.epochs), seconds),
     Metric("train_flops", "training FLOPs", "FLOPs", "lower", lambda r: r.epochs[-1].train_flops if r.epochs else 0,
            human_count, cost=True),
     Metric("trainable_params", "trainable params", "", "lower", _last("trainable_params"), human_count, cost=True),
@@ -85,6 +86,22 @@ METRICS: tuple[Metric, ...] = (
            _not_reached(human_count)),
     Metric("epochs_to_target", "epochs to target", "", "lower", _target("epoch"), _not_reached(str)),
 )
+
+BUSY_SHARE = 0.25  # other programs using more than this share of the cores make wall seconds unfair
+
+
+def machine_busy(record) -> str | None:
+    """A sentence when other programs competed for the CPU during the run, else None."""
+    timed = [(e.others_cpu_share, e.epoch_s) for e in record.epochs if e.others_cpu_share is not None]
+    seconds_timed = sum(s for _, s in timed)
+    if not timed or seconds_timed <= 0:
+        return None
+    share = sum(o * s for o, s in timed) / seconds_timed
+    if share <= BUSY_SHARE:
+        return None
+    return (f"the machine was busy during the {record.role} run (other programs used {share:.0%} of its CPU); "
+            f"compare FLOPs, not seconds")
+
 
 BY_KEY = {metric.key: metric for metric in METRICS}
 ACCURACIES = tuple(m for m in METRICS if m.accuracy)

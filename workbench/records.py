@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from workbench.metrics import METRICS
+from workbench.metrics import METRICS, machine_busy
 
 RECORD_VERSION = 1
 
@@ -31,6 +31,8 @@ class EpochRecord:
     features_cached: bool  # the frozen stages' outputs came from the feature cache, computed once
     peak_mem_bytes: int
     throughput: float  # training images per second of this epoch's steps
+    cpu_s: float = 0.0  # CPU seconds this process used in the epoch (all its threads)
+    others_cpu_share: float | None = None  # share of all cores other programs used meanwhile (None: unknown)
 
     @classmethod
     def from_dict(cls, values: dict) -> "EpochRecord":
@@ -80,6 +82,7 @@ class RunRecord:
             "run_id": self.run_id, "role": self.role, "status": self.status, "reused_from": self.reused_from,
             **{key: config.get(key) for key in ("backbone", "pretrained", "freeze_depth", "lr", "seed", "target_acc")},
             **{m.key: m.read(self) for m in METRICS},
+            "machine_busy": machine_busy(self),
             "epochs": [asdict(e) for e in self.epochs],
         }
 

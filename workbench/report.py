@@ -30,6 +30,7 @@ def comparison_rows(summary: dict) -> list[tuple[str, str, str]]:
 def comparison_table(summary: dict) -> str:
     lines = [f"{'':18}{'transfer':>16}{'scratch':>16}"]
     lines += [f"{label:18}{t:>16}{s:>16}" for label, t, s in comparison_rows(summary)]
+    lines += [run["machine_busy"] for run in (summary["transfer"], summary["scratch"]) if run.get("machine_busy")]
     lines.append(verdict(summary["transfer"], summary["scratch"]))
     lines += [f"{role}: reused from run {', '.join(sources)} (same settings and data; --no-reuse trains it again)"
               for role in ("transfer", "scratch") if (sources := reused_sources(summary.get(role)))]

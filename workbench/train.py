@@ -12,7 +12,7 @@ import math
 import platform
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from workbench.backbones import StagedNet, get_backbone
 from workbench.batches import Batches, image_batches
 from workbench.config import RunConfig
-from workbench.cost import FlopMeter, MemoryMeter
+from workbench.cost import CpuMeter, FlopMeter, MemoryMeter
 from workbench.data import load_data
 from workbench.errors import ConfigError, ResourceError, RunStoreError, WorkbenchError
 from workbench.feature_cache import FeatureCache
@@ -119,6 +119,7 @@ class Tally:
     seen: int = 0
     seconds: float = 0.0
     steps: int = 0
+    cpu: CpuMeter = field(default_factory=CpuMeter)  # started with the epoch: CPU time, others' share
 
     def add(self, loss: float, hits: int, images: int, seconds: float) -> None:
         self.loss_sum += loss * images
@@ -134,6 +135,7 @@ def _epoch_record(record: RunRecord, tally: Tally, val_loss: float, val_acc: flo
     """The epoch's line in the record: how it learned, what it has cost so far, what was frozen."""
     previous = record.epochs[-1] if record.epochs else None
     epoch_s = time.perf_counter() - tally.started
+    cpu_s, others_cpu_share = tally.cpu.lap()
     return EpochRecord(
         epoch=tally.epoch, train_loss=tally.loss_sum / tally.seen, train_acc=tally.correct / tally.seen,
         val_loss=val_loss, val_acc=val_acc, lrs=current_lrs(optimizer), epoch_s=epoch_s,
@@ -143,6 +145,7 @@ def _epoch_record(record: RunRecord, tally: Tally, val_loss: float, val_acc: flo
         trainable_params=count_params(model, trainable_only=True), total_params=count_params(model),
         freeze_depth=model.freeze_depth, features_cached=features_cached, peak_mem_bytes=memory.peak_bytes(),
         throughput=tally.seen / tally.seconds if tally.seconds > 0 else 0.0,
+        cpu_s=cpu_s, others_cpu_share=others_cpu_share,
     )
 
 
