@@ -192,14 +192,6 @@ def test_an_error_shows_only_on_the_page_that_made_it(server, browser, tmp_path)
     assert mine.locator("[data-testid='stMain'] [data-testid='stAlert']", has_text="does not exist").count() == 0
 
 
-def _records_say_when_the_machine_was_busy() -> bool:
-    from workbench.records import RunRecord
-
-    return "machine_busy" in RunRecord("probe", {}).summary()
-
-
-@pytest.mark.xfail(not _records_say_when_the_machine_was_busy(), strict=True,
-                   reason="run records have no machine_busy note yet (the engine's part of issue 15, item 5)")
 def test_a_run_recorded_while_the_machine_was_busy_says_so(server, browser, runs, tmp_path):
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * os.cpu_count())]
     try:
