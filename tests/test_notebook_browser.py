@@ -23,7 +23,7 @@ CELLS = [
     "from IPython.display import display\n"
     "from workbench.widgets import ComparisonPanel\n"
     "TINY = dict(dataset='digits:0-2', train_per_class=4, image_size=32)\n"
-    "short = ComparisonPanel(epochs=3, **TINY)\n"
+    "short = ComparisonPanel(epochs=6, **TINY)\n"
     "display(short)\n"
     "short.run.click()\n"
     "await short.finished();",

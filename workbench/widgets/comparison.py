@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import html
 import threading
-from functools import lru_cache
 
 import ipywidgets as w
 
 from workbench import plots
 from workbench.backbones import get_backbone, list_backbones
 from workbench.config import ComparisonConfig
-from workbench.data import DATASET_KINDS, open_source, suggested_datasets
+from workbench.data import open_source, suggested_datasets
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.experiment import Comparison, configs_from_values, group_comparisons
 from workbench.jobs import Job
 from workbench.metrics import human_count
-from workbench.options import shown_in
+from workbench.options import default, shown_in
 from workbench.records import RunRecord
 from workbench.runs import RunStore
+from workbench.sources import DATASET_KINDS
 from workbench.weights import weights_status
 from workbench.widgets.controls import STYLE, control, follow_backbone, toggles
 from workbench.widgets.job_panel import JobPanel
@@ -28,16 +28,18 @@ SECTIONS = {"finetuning": "fine-tuning: discriminative rates, gradual unfreezing
             "training": "training: batch size, optimizer, schedule, augmentation, target"}
 
 
-@lru_cache(maxsize=64)
+_CLASS_COUNTS: dict[str, int] = {}
+
+
 def class_count(dataset: str) -> int | None:
-    """How many classes ``dataset`` has, where that needs no download (None: not known here)."""
+    """How many classes ``dataset`` has, where that needs no download (None: not known here, yet)."""
     kind = DATASET_KINDS.get(dataset.partition(":")[0])
-    if kind is None or kind.open.__module__ == "workbench.torchvision_data":  # opening those downloads them
-        return None
-    try:
-        return len(open_source(dataset).classes)
-    except WorkbenchError:
-        return None
+    if dataset not in _CLASS_COUNTS and kind and kind.open.__module__ != "workbench.torchvision_data":
+        try:  # (opening a torchvision set downloads it)
+            _CLASS_COUNTS[dataset] = len(open_source(dataset).classes)
+        except WorkbenchError:
+            return None
+    return _CLASS_COUNTS.get(dataset)
 
 
 class StageMap(w.VBox):
@@ -79,10 +81,10 @@ class ComparisonPanel(JobPanel):
         if unknown:
             raise ConfigError(f"the comparison panel has no option {', '.join(unknown)}; "
                               f"use {', '.join(o.name for o in options)}")
-        backbone = values.get("backbone", next(o.default for o in options if o.name == "backbone"))
+        backbone = values.get("backbone", default("backbone"))
+        datasets = [*suggested_datasets(), "imagefolder:"]
         self.controls = {o.name: control(o, values.get(o.name, o.default), backbone,
-                                         suggestions=suggested_datasets() if o.name == "dataset" else None)
-                         for o in options}
+                                         suggestions=datasets if o.name == "dataset" else None) for o in options}
         self.controls["backbone"].options = [(get_backbone(n).label(), n) for n in list_backbones()]
         self.controls["backbone"].value = backbone
         self.weights = w.HTML(layout={"margin": f"0 0 0 {STYLE['description_width']}"})
