@@ -8,14 +8,14 @@ Screenshots are kept in each test's temporary folder (and copied to $WORKBENCH_S
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from servers import CHROMIUM_ARGS, answers, free_port
 
 from workbench.config import ComparisonConfig, RunConfig
 from workbench.experiment import run_comparison
@@ -24,19 +24,12 @@ from workbench.runs import RunStore
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = CHROMIUM_ARGS
 SMALL = {"width": 1280, "height": 720}
 TINY = ComparisonConfig(RunConfig(dataset="digits:0-4", train_per_class=3, image_size=32, epochs=2))
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed")
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}; apt-get install chromium")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -46,21 +39,14 @@ def runs(tmp_path) -> RunStore:
 
 @pytest.fixture
 def server(runs):
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, WORKBENCH_RUNS=str(runs.root), OMP_NUM_THREADS="2")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    if not answers(f"{url}/_stcore/health", process, 60, b"ok"):
         process.kill()
         pytest.fail(f"streamlit did not start: {process.stdout.read()}")
     yield url
@@ -123,16 +109,16 @@ def test_each_launch_shows_its_own_live_curves(server, browser, tmp_path):
     _finished(page)
     assert "2 epochs" in _shown_comparison(page) and "completed" in _shown_comparison(page)
 
-    _type(page, "epochs", "3")  # a second launch, told apart by its epochs
+    _type(page, "epochs", "40")  # a second launch, told apart by its epochs, long enough to watch
     page.wait_for_timeout(1000)
     page.get_by_role("button", name="Launch").click()
-    page.get_by_text("epoch 1/3").first.wait_for(timeout=60_000)  # its progress, while it trains
-    assert "3 epochs" in _shown_comparison(page)
+    page.get_by_text(re.compile(r"epoch \d+/40")).first.wait_for(timeout=60_000)  # its progress, while it trains
+    assert "40 epochs" in _shown_comparison(page)
     page.locator(".legendtext", has_text="transfer val").first.wait_for(timeout=180_000)
-    assert "3 epochs" in _shown_comparison(page)
+    assert "40 epochs" in _shown_comparison(page)
     _shot(page, tmp_path, "dashboard-live")
     _finished(page)
-    assert "3 epochs" in _shown_comparison(page) and "completed" in _shown_comparison(page)
+    assert "40 epochs" in _shown_comparison(page) and "completed" in _shown_comparison(page)
 
 
 def test_the_cost_table_shows_every_column_at_1280_px(server, browser, runs, tmp_path):

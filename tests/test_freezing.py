@@ -3,7 +3,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workbench.adabn import adapt_frozen_batchnorm
 from workbench.backbones import get_backbone
+from workbench.batches import Batches
 from workbench.config import RunConfig
 from workbench.errors import ConfigError
 from workbench.freezing import (count_params, frozen_depth_at, is_pinned, param_groups, set_freeze_depth,
@@ -68,6 +70,38 @@ def test_bn_policy_train_lets_frozen_batchnorm_re_estimate_statistics():
     model(torch.randn(4, 3, 32, 32) * 3 + 1)
     assert frozen.training and not torch.equal(frozen.running_mean, before)
     assert not frozen.weight.requires_grad
+
+
+def test_bn_policy_adapt_measures_the_frozen_statistics_once_on_the_target_images():
+    model = _model()
+    set_freeze_depth(model, 3, bn_policy="adapt")
+    first, deeper = _bns(model.stage_list()[0])[0], _bns(model.stage_list()[4])[0]
+    seen = []  # what the first BatchNorm is fed during adaptation, batch by batch
+    first.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
+    deeper_before = deeper.running_mean.clone()
+    images = Batches(torch.randn(70, 3, 32, 32) * 2 + 3, torch.zeros(70, dtype=torch.long), torch.device("cpu"))
+    assert adapt_frozen_batchnorm(model, images) == len(_bns(nn.ModuleList(model.stage_list()[:3])))
+    assert [len(x) for x in seen] == [64, 6]  # every image once, in batches
+    inputs = torch.cat(seen)
+    assert torch.allclose(first.running_mean, inputs.mean(dim=(0, 2, 3)), atol=1e-5)  # exact
+    assert torch.allclose(first.running_var, inputs.var(dim=(0, 2, 3)), rtol=0.02)  # within-batch, averaged
+    assert torch.equal(deeper.running_mean, deeper_before)  # a trainable stage learns its own
+    model.train()
+    assert not first.training and is_pinned(model.stage_list()[0]) and first.momentum == 0.1
+    adapted = first.running_mean.clone()
+    model(torch.randn(4, 3, 32, 32))
+    assert torch.equal(first.running_mean, adapted)  # then it stays fixed, like bn_policy="frozen"
+
+
+def test_adapt_runs_end_to_end_and_says_so_in_the_record(tmp_path):
+    from workbench.runs import RunStore
+    from workbench.train import train_run
+
+    config = RunConfig(dataset="digits:0-2", train_per_class=4, image_size=32, epochs=1, freeze_depth=6,
+                       bn_policy="adapt")
+    record = train_run(config, RunStore(tmp_path))
+    assert record.status == "completed" and any("AdaBN" in note for note in record.speed_notes)
+    assert record.epochs[0].features_cached  # still a fixed function: the frozen stages are cached
 
 
 def test_refreezing_shallower_releases_the_pinned_batchnorm():

@@ -7,17 +7,14 @@ still be drawn. Skipped, with the reason, where Chromium or Playwright is missin
 kept in the test's temporary folder (and copied to $WORKBENCH_SCREENSHOT_DIR if set).
 """
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 
 import nbformat
 import pytest
-from test_browser import ARGS, CHROMIUM, _free_port, playwright, pytestmark  # noqa: F401 - the same skip
+from servers import KERNEL_IDLE, jupyter_lab
+from test_browser import ARGS, CHROMIUM, playwright, pytestmark  # noqa: F401 - the same skip
 
 CELLS = [
     "from IPython.display import display\n"
@@ -33,47 +30,19 @@ CELLS = [
     "await long.finished()\n"
     "print('long run:', long.job.state)",
 ]
-KERNEL_IDLE = "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'"
 CURVES = ".jupyter-widgets .js-plotly-plot:has(.legendtext:text-is('transfer val'))"
 POINTS = f"{CURVES} .scatterlayer path.point"
 
 
 @pytest.fixture
 def lab(tmp_path):
-    """`jupyter lab` on a loopback port, serving a tmp folder with the test notebook; no news, no workspace."""
-    for plugin, values in (("apputils-extension/notification", {"fetchNews": "false", "checkForUpdates": False}),
-                           ("notebook-extension/tracker", {"windowingMode": "none"})):  # every cell in the DOM
-        path = tmp_path / "settings" / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
+    """`jupyter lab` serving a tmp folder with the test notebook."""
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, tmp_path / "panel.ipynb")
-    port = _free_port()
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), WORKBENCH_RUNS=str(tmp_path / "runs"),
-               WORKBENCH_QUICK="1", OMP_NUM_THREADS="2")
-    log = open(tmp_path / "lab.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--expose-app-in-browser",
-         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.token=", "--ServerApp.password=",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         f"--ServerApp.root_dir={tmp_path}"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/api/status", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail(f"jupyter lab did not start: {(tmp_path / 'lab.log').read_text()[-2000:]}")
-    yield f"{url}/lab/tree/panel.ipynb"
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    env = dict(os.environ, WORKBENCH_RUNS=str(tmp_path / "runs"), WORKBENCH_QUICK="1", OMP_NUM_THREADS="2")
+    with jupyter_lab(tmp_path, env) as url:
+        yield f"{url}/lab/tree/panel.ipynb"
 
 
 def _cell(page, index: int):

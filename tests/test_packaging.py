@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from servers import answers, free_port
 
 from workbench import serve
 from workbench.cli import EXIT_BROKEN_PIPE, EXIT_USAGE, main
@@ -88,27 +87,14 @@ def test_installed_compare_runs(installed):
         ("scratch", "completed", 1), ("transfer", "completed", 1)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_installed_dashboard_answers_its_health_check(installed):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(installed["workbench"]), "dashboard", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--runs-dir", str(installed["work"] / "runs")],
         cwd=installed["work"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
+        if not answers(f"http://127.0.0.1:{port}/_stcore/health", server, 90, b"ok"):
             server.kill()
             pytest.fail(f"the dashboard did not answer on port {port}:\n{server.communicate()[0]}")
     finally:

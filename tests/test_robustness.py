@@ -197,6 +197,17 @@ def test_sigint_mid_run_saves_it_as_interrupted_and_the_next_run_works(tmp_path)
     assert again.returncode == 0
 
 
+def test_sigterm_mid_comparison_saves_it_as_interrupted_too(tmp_path):
+    runs_dir = tmp_path / "runs"  # `kill`, a cluster's time limit or a stopping container sends SIGTERM
+    process = _cli("compare", *TINY_CLI, "--epochs", "200", "--runs-dir", str(runs_dir))
+    _wait_for_epochs(runs_dir, 1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143 and "Traceback" not in stderr and "interrupted" in stderr
+    records, problems = RunStore(runs_dir).scan()
+    assert [r.status for r in records] == ["interrupted"] and 1 <= len(records[0].epochs) < 200 and not problems
+
+
 def test_two_writers_and_a_reader_share_a_run_folder(tmp_path):
     runs_dir = tmp_path / "runs"
     writers = [_cli("compare", *TINY_CLI, "--epochs", "3", "--seeds", str(seed), "--runs-dir", str(runs_dir))

@@ -6,6 +6,7 @@ import os
 import pickle
 import shutil
 import sqlite3
+from contextlib import closing
 
 import pytest
 import torch
@@ -173,6 +174,21 @@ def test_a_corrupt_index_is_set_aside_and_rebuilt_from_the_records(store):
     (store.root / "runs.db").write_bytes(b"this is not a database" * 100)
     assert [r["run_id"] for r in store.list_runs()[0]] == ["r-a"]
     assert any(name.startswith("runs.db.corrupt-") for name in os.listdir(store.root))
+
+
+def test_an_index_an_older_workbench_made_with_other_columns_is_made_again(store):
+    """Seen in a notebook's run folder kept from an earlier version: every save failed on the old table."""
+    _saved(store, "r-a", "2026-01-01")
+    for name in os.listdir(store.root):
+        if name.startswith("runs.db"):
+            os.remove(store.root / name)
+    with closing(sqlite3.connect(store.root / "runs.db")) as db:
+        db.executescript("CREATE TABLE runs (run_id TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, row TEXT);"
+                         "CREATE TABLE meta (key TEXT PRIMARY KEY, value); INSERT INTO meta VALUES ('rows', 2);")
+    _saved(store, "r-b", "2026-01-02")
+    assert [r["run_id"] for r in store.list_runs()[0]] == ["r-b", "r-a"]
+    with closing(sqlite3.connect(store.root / "runs.db")) as db:
+        assert "mtime_ns" not in {column[1] for column in db.execute("PRAGMA table_info(runs)")}
 
 
 def test_a_reader_importing_an_older_record_cannot_undo_a_newer_save(store):

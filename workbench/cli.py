@@ -1,116 +1,36 @@
 """`workbench ...`: the command line over the engine.
 
 User mistakes end with a one-line ``error: ...`` and exit code 2; Ctrl-C saves the run in
-progress as interrupted and exits with 130; a reader that closes the pipe early
+progress as interrupted and exits with 130 (SIGTERM too, exiting with 143); a reader that closes the pipe early
 (`workbench runs --json | head`) ends the command quietly with 141, as it ends `cat` or `seq`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from dataclasses import fields
+import threading
 from pathlib import Path
 
 from workbench import serve, sweep_cli
-from workbench.config import ComparisonConfig, RunConfig
+from workbench.cli_options import EXIT_USAGE, Parser, add_run_options, run_config
+from workbench.cli_progress import ProgressBars
+from workbench.config import ComparisonConfig
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.inside import commands as inside_commands
-from workbench.options import Option, option, shown_in
+from workbench.options import option
+from workbench.preflight import preflight
 from workbench.run_index import FILTERS
+from workbench.studies import commands as study_commands
 from workbench.weights_cli import add_weights_command
 
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the status a shell shows for `seq 1000000 | head`
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with the workbench's one-line ``error: ...`` (exit code 2) instead of usage + error."""
-
-    def error(self, message: str):
-        self.exit(EXIT_USAGE, f"error: {message}\n")
-
-
-def _argument_type(option: Option):
-    """argparse ``type``: bad text becomes argparse's one-line error, range checks wait for validate."""
-
-    def parse(text: str):
-        try:
-            return option.parse(text)
-        except ConfigError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    parse.__name__ = option.kind
-    return parse
-
-
-def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
-    """One option of the spec as a flag; choices and ranges are checked by `RunConfig.validate`."""
-    if option.kind == "bool":
-        parser.add_argument(option.cli_flag, dest=option.name, action="store_false" if option.default else "store_true",
-                            help=option.help)
-        return
-    shown = f" (default {option.default if option.default is not None else option.none_means})"
-    metavar = "{" + ",".join(map(str, option.options_for())) + "}" if option.kind == "choice" else None
-    default = option.parse(option.default) if option.name == "seeds" else option.default
-    parser.add_argument(option.cli_flag, dest=option.name, type=_argument_type(option), default=default,
-                        metavar=metavar, help=option.help + shown)
-
-
-def _add_run_options(parser: argparse.ArgumentParser, scopes: tuple[str, ...] = ("run",)) -> None:
-    for option in shown_in("cli"):
-        if option.scope in scopes:
-            _add_option(parser, option)
-    parser.add_argument("--runs-dir", default=None, help="run folder (default $WORKBENCH_RUNS or ./runs)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-
-
-def _run_config(args: argparse.Namespace, **overrides) -> RunConfig:
-    names = {f.name for f in fields(RunConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names}
-    values.update(overrides)
-    return RunConfig(**values)
-
-
-class _ProgressBars:
-    """A tqdm bar per run, on stderr so ``--json`` output stays clean."""
-
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
-
-    def __call__(self, role: str, seed: int):
-        from tqdm.auto import tqdm
-
-        from workbench.train import Hooks
-
-        quiet = self.quiet
-
-        class Bar(Hooks):
-            bar = None
-
-            def on_start(self, record, steps_per_epoch):
-                if record.reused_from:  # nothing to train: the same run is already in the store
-                    print(f"{role} (seed {seed}): reused from run {record.reused_from}", file=sys.stderr)
-                    return
-                total = steps_per_epoch * record.config["epochs"]
-                self.bar = tqdm(total=total, desc=f"{role} (seed {seed})", unit="step", disable=quiet, leave=True)
-
-            def on_step(self, record, epoch, step, loss):
-                self.bar.update(1)
-                self.bar.set_postfix_str(f"epoch {epoch} loss {loss:.3f}", refresh=False)
-
-            def on_epoch(self, record):
-                last = record.epochs[-1]
-                self.bar.set_postfix_str(f"epoch {last.epoch} val acc {100 * last.val_acc:.1f}%")
-
-            def on_end(self, record):
-                if self.bar is not None:
-                    self.bar.close()
-
-        return Bar()
 
 
 def _store(args):
@@ -123,8 +43,9 @@ def cmd_compare(args) -> int:
     from workbench.experiment import run_comparison
     from workbench.report import comparison_table
 
-    config = ComparisonConfig(_run_config(args), scratch_lr=args.scratch_lr, seeds=args.seeds)
-    comparison = run_comparison(config, _store(args), hooks_for=_ProgressBars(args.json), reuse=not args.no_reuse)
+    config = ComparisonConfig(run_config(args), scratch_lr=args.scratch_lr, seeds=args.seeds)
+    preflight([config])
+    comparison = run_comparison(config, _store(args), hooks_for=ProgressBars(args.json), reuse=not args.no_reuse)
     summary = comparison.summary()
     print(json.dumps(summary, indent=1) if args.json else comparison_table(summary))
     return 0
@@ -133,8 +54,9 @@ def cmd_compare(args) -> int:
 def cmd_train(args) -> int:
     from workbench.train import train_run
 
-    config = _run_config(args, pretrained=not args.scratch, seed=args.seed)
-    record = train_run(config, _store(args), hooks=_ProgressBars(args.json)("train", args.seed),
+    config = run_config(args, pretrained=not args.scratch, seed=args.seed)
+    preflight([ComparisonConfig(config)])
+    record = train_run(config, _store(args), hooks=ProgressBars(args.json)("train", args.seed),
                        save_checkpoint=args.save_checkpoint)
     summary = record.summary()
     if args.json:
@@ -222,7 +144,7 @@ def _filter_value(text: str):
 def cmd_lr_find(args) -> int:
     from workbench.lr_finder import find_lr
 
-    result = find_lr(_run_config(args, pretrained=not args.scratch), steps=args.steps)
+    result = find_lr(run_config(args, pretrained=not args.scratch), steps=args.steps)
     if args.json:
         print(json.dumps({"lrs": result.lrs, "losses": result.losses, "suggested_lr": result.suggested_lr}))
     else:
@@ -242,26 +164,26 @@ def cmd_export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="workbench", description=__doc__.splitlines()[0])
+    parser = Parser(prog="workbench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     compare = commands.add_parser("compare", help="fine-tune a pre-trained backbone and train it from scratch, side by side")
-    _add_run_options(compare, scopes=("run", "comparison"))
+    add_run_options(compare, scopes=("run", "comparison"))
     compare.add_argument("--no-reuse", action="store_true",
                          help="train every run, even one identical to a completed run in the store")
     compare.set_defaults(handler=cmd_compare)
 
-    sweep_cli.add_command(commands, _add_run_options)
+    sweep_cli.add_command(commands, add_run_options)
 
     train = commands.add_parser("train", help="one run")
-    _add_run_options(train)
+    add_run_options(train)
     train.add_argument("--scratch", action="store_true", help="random initial weights instead of pre-trained")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save-checkpoint", action="store_true", help="keep the trained weights in the run folder")
     train.set_defaults(handler=cmd_train)
 
     lr_find = commands.add_parser("lr-find", help="learning-rate range test")
-    _add_run_options(lr_find)
+    add_run_options(lr_find)
     lr_find.add_argument("--scratch", action="store_true")
     lr_find.add_argument("--steps", type=int, default=60)
     lr_find.set_defaults(handler=cmd_lr_find)
@@ -298,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve.add_commands(commands)
     inside_commands.add_commands(commands)
+    study_commands.add_commands(commands)
     return parser
 
 
@@ -321,13 +244,35 @@ def _dispatch(argv: list[str] | None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.unknown_options = unknown
     try:
-        return args.handler(args)
+        with _terminate_as_interrupt():
+            return args.handler(args)
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted: the run in progress was saved as interrupted with its finished epochs", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a cluster's time limit, a container stopping), handled like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """While a command runs, SIGTERM saves the run in progress as interrupted, as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,12 @@ def aggregate(records: list[RunRecord]) -> dict | None:
     return result
 
 
+def train_seeds(config: RunConfig, seeds: list[int], store: RunStore | None = None) -> tuple[dict, list[RunRecord]]:
+    """Train ``config`` once per seed: the mean and spread of every number and epoch, and the records."""
+    records = [train_run(replace(config, seed=seed), store) for seed in seeds]
+    return aggregate(records), records
+
+
 def run_comparison(config: ComparisonConfig, store: RunStore | None = None,
                    hooks_for: Callable[[str, int], Hooks] | None = None,
                    on_run_done: Callable[[Comparison], None] | None = None,

@@ -9,6 +9,8 @@ unfreeze one more stage. The BatchNorm question is answered explicitly by ``bn_p
   off. (That is also what makes its output cacheable.)
 * ``"train"``: frozen stages follow ``model.train()`` like every other layer, so BatchNorm keeps
   re-estimating its statistics from the new data, as the classic tutorial code does.
+* ``"adapt"`` (AdaBN): as ``"frozen"``, but before training the frozen stages' BatchNorm statistics
+  are measured once on the target's training images (`workbench.adabn`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import nn
 from workbench.backbones import StagedNet
 from workbench.errors import ConfigError
 
-BN_POLICIES = ("frozen", "train")
+BN_POLICIES = ("frozen", "train", "adapt")
 
 
 def _stay_in_eval(self: nn.Module, mode: bool = True) -> nn.Module:

@@ -144,7 +144,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("scratch_lr", "scratch learning rate", "logfloat", 3e-3, "learning rate of the from-scratch run",
            low=1e-7, high=10.0, values=LR_GRID, scope="comparison"),
     Option("bn_policy", "BatchNorm in frozen stages", "choice", "frozen",
-           "frozen keeps the ImageNet statistics; train re-estimates them from your batches",
+           "frozen keeps the ImageNet statistics; train re-estimates them from every batch; adapt measures "
+           "them once on your training images, then keeps them (AdaBN)",
            choices=BN_POLICIES, sweepable=True),
     Option("lr_backbone_mult", "backbone LR multiplier", "logfloat", 1.0,
            "backbone stages learn at the head's rate times this", low=1e-4, high=10.0,

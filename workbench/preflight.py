@@ -9,6 +9,7 @@ dataset is here or can be downloaded. Messages name the setting, not a command-l
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from pathlib import Path
@@ -16,7 +17,6 @@ from urllib.parse import urlparse
 
 from workbench.config import ComparisonConfig
 from workbench.errors import DataError, WeightsError
-from workbench.weights import weights_status
 
 PROBE_HOST = "download.pytorch.org"  # torchvision's weights; its answer stands for "online" in general
 PROBE_TIMEOUT_S = 2.0
@@ -65,17 +65,21 @@ def check_torchvision_data(name: str, data_dir: Path) -> None:
 
 
 def check_weights(backbone: str) -> None:
-    """The backbone's ImageNet weights are on this machine, or their server answers."""
-    ready, command = weights_status(backbone)
-    if ready:
+    """The backbone's ImageNet weights are on this machine, or their server (or the school's mirror) answers."""
+    from workbench.weights import weights_file
+    from workbench.weights_download import MIRROR_ENV
+
+    file = weights_file(backbone)
+    if file.state != "missing":
         return
     from workbench.backbones import get_backbone
 
-    url = getattr(get_backbone(backbone).weights, "url", "")
+    url = os.environ.get(MIRROR_ENV) or getattr(get_backbone(backbone).weights, "url", "")
     if not online(urlparse(url).hostname or PROBE_HOST):
+        by_hand = f", or place {file.file_name} in {file.path.parent}" if file.path else ""
         raise WeightsError(f"{backbone} has no ImageNet weights on this machine and cannot download them "
-                           f"offline; pick efficientnet_lite0 (its weights come with the workbench), or "
-                           f"run `{command}` once while online")
+                           f"offline; pick efficientnet_lite0 (its weights come with the workbench), "
+                           f"run `{file.how_to_get}` once while online{by_hand}")
 
 
 OPENED_CHEAPLY = ("digits", "textures", "imagefolder")  # no download, and only labels are read to open them

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.metrics import METRICS, percent, seconds
+from workbench.metrics import BY_KEY, METRICS, percent, seconds
 from workbench.options import OPTIONS, option
 
 
@@ -18,6 +18,15 @@ def verdict(transfer: dict, scratch: dict) -> str:
     if s is not None:
         return f"scratch reached {target} val acc in {s:.1f} s; transfer never did in {transfer['wall_s']:.1f} s"
     return f"neither run reached {target} val acc"
+
+
+def with_spread(summary: dict, key: str) -> str:
+    """A number of a summary as the metrics table writes it, with '± spread' when seeds gave one."""
+    spec, spread = BY_KEY[key], summary.get(f"{key}_std")
+    if not spread:
+        return spec.format(summary.get(key))
+    return f"{spec.format(summary.get(key))} ± {100 * spread:.1f}" if spec.accuracy else \
+        f"{spec.format(summary.get(key))} ± {spec.format(spread)}"
 
 
 def comparison_rows(summary: dict) -> list[tuple[str, str, str]]:

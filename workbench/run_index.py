@@ -26,6 +26,7 @@ from workbench.records import RunRecord
 
 INDEX_FILE = "runs.db"
 ROW_VERSION = 2  # raise when `row_of` changes: an index with older rows is emptied and filled again
+SCHEMA_VERSION = 1  # raise when a table's columns change: an index of another shape is dropped and made again
 BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another's transaction (each takes milliseconds)
 FILTERS = ("comparison_id", "role", "status", "backbone", "dataset", "freeze_depth", "lr", "seed", "pretrained",
            "fingerprint", "reused_from")
@@ -112,7 +113,7 @@ class RunIndex:
         try:
             with self._db() as db, _writing(db) as seq:
                 db.execute(_UPSERT, (seq(1), *_values(record.run_id, stamp, record, None)))
-        except (sqlite3.OperationalError, RunStoreError):
+        except (sqlite3.Error, RunStoreError):
             pass
 
     def sync(self, db: sqlite3.Connection, full: bool = False) -> None:
@@ -214,8 +215,8 @@ def _open(path: Path | str) -> sqlite3.Connection:
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a crash may lose the last rows, never corrupt
-        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
-            db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            _create(db)
         if not _rows_current(db):
             # A new index, or rows of another shape: (re)filled from the folders under a new generation,
             # so a token from before is recognised as stale. Checked again inside the transaction: another
@@ -229,6 +230,24 @@ def _open(path: Path | str) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _create(db: sqlite3.Connection) -> None:
+    """The tables, made again if an older workbench made them with other columns (it is only an index:
+    the rows come back from the folders). Checked again inside the transaction: another process may
+    have just done it."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            db.execute("DROP TABLE IF EXISTS runs")
+            db.execute("DROP TABLE IF EXISTS meta")
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def _rows_current(db: sqlite3.Connection) -> bool:

@@ -32,17 +32,19 @@ def add_command(commands, add_run_options: Callable) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from workbench.cli import _run_config
+    from workbench.cli_options import run_config
     from workbench.experiment import parse_sweep_values
+    from workbench.preflight import preflight
     from workbench.report import sweep_table
     from workbench.runs import RunStore
     from workbench.sweep import run_sweep, sweep_grid, sweep_rows
 
     if (args.param2 is None) != (args.values2 is None):
         raise ConfigError("--param2 and --values2 go together: give both for a two-setting grid, or neither")
-    base = ComparisonConfig(_run_config(args), scratch_lr=args.scratch_lr, seeds=args.seeds)
+    base = ComparisonConfig(run_config(args), scratch_lr=args.scratch_lr, seeds=args.seeds)
     points = sweep_grid(base, args.param, parse_sweep_values(args.values, args.param), args.param2,
                         parse_sweep_values(args.values2, args.param2) if args.param2 else None)
+    preflight([point.config for point in points])
     comparisons = run_sweep(points, RunStore(args.runs_dir), args.executor, args.workers, reuse=not args.no_reuse,
                             on_point_done=None if args.json else _say_done)
     rows = sweep_rows(points, comparisons)

@@ -18,6 +18,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from workbench.adabn import adapt_frozen_batchnorm
 from workbench.backbones import StagedNet, get_backbone
 from workbench.batches import Batches, image_batches
 from workbench.config import RunConfig
@@ -78,6 +79,8 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
     hooks.on_start(record, steps_per_epoch)
     memory.reset()
     with _saved_whatever_happens(record, store, hooks, config):
+        if config.bn_policy == "adapt":
+            _adapt_batchnorm(record, model, images["train"], flops)
         for epoch in range(1, config.epochs + 1):
             unfreeze_to(model, frozen_depth_at(epoch - 1, config.freeze_depth, config.unfreeze_every), optimizer,
                         config.lr, config.lr_backbone_mult, config.layer_decay)
@@ -239,6 +242,14 @@ def _new_record(config: RunConfig, role: str, comparison_id: str | None, data: D
                      comparison_id=comparison_id, created=now_iso(), classes=list(data.classes),
                      data_sizes={s: data.size(s) for s in SPLITS}, data_notes=list(data.notes),
                      environment=environment)
+
+
+def _adapt_batchnorm(record: RunRecord, model: StagedNet, train: Batches, flops: FlopMeter) -> None:
+    """AdaBN before the first step; the pass over the training images is training work (its FLOPs count)."""
+    with flops.count():
+        layers = adapt_frozen_batchnorm(model, train)
+    record.speed_notes.append(f"BatchNorm statistics of {layers} layers in the frozen stages re-estimated "
+                              f"on the {len(train)} training images (AdaBN)")
 
 
 def _note_once(record: RunRecord, epoch: int, note: str) -> None:

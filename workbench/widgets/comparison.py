@@ -10,15 +10,15 @@ import ipywidgets as w
 from workbench import plots
 from workbench.backbones import get_backbone, list_backbones
 from workbench.config import ComparisonConfig
-from workbench.data import open_source, suggested_datasets
-from workbench.errors import ConfigError, WorkbenchError
+from workbench.data import suggested_datasets
+from workbench.errors import ConfigError
 from workbench.experiment import Comparison, configs_from_values, group_comparisons
 from workbench.jobs import Job
 from workbench.metrics import human_count
 from workbench.options import default, shown_in
+from workbench.preflight import class_count
 from workbench.records import RunRecord
 from workbench.runs import RunStore
-from workbench.sources import DATASET_KINDS
 from workbench.weights import weights_status
 from workbench.widgets.controls import STYLE, control, follow_backbone, toggles
 from workbench.widgets.job_panel import JobPanel
@@ -26,20 +26,6 @@ from workbench.widgets.views import FigureView, cost_table_html, figure_bundle
 
 SECTIONS = {"finetuning": "fine-tuning: discriminative rates, gradual unfreezing",
             "training": "training: batch size, optimizer, schedule, augmentation, target"}
-
-
-_CLASS_COUNTS: dict[str, int] = {}
-
-
-def class_count(dataset: str) -> int | None:
-    """How many classes ``dataset`` has, where that needs no download (None: not known here, yet)."""
-    kind = DATASET_KINDS.get(dataset.partition(":")[0])
-    if dataset not in _CLASS_COUNTS and kind and kind.open.__module__ != "workbench.torchvision_data":
-        try:  # (opening a torchvision set downloads it)
-            _CLASS_COUNTS[dataset] = len(open_source(dataset).classes)
-        except WorkbenchError:
-            return None
-    return _CLASS_COUNTS.get(dataset)
 
 
 class StageMap(w.VBox):

@@ -25,6 +25,7 @@ from IPython.display import DisplayHandle, display
 from workbench.config import ComparisonConfig
 from workbench.errors import WorkbenchError
 from workbench.jobs import Job
+from workbench.preflight import preflight
 from workbench.records import RunRecord
 from workbench.runs import RunStore
 from workbench.widgets.controls import STYLE, WIDE
@@ -77,6 +78,7 @@ class JobPanel(w.VBox):
             return
         try:
             configs = self._configs()
+            preflight(configs)
         except WorkbenchError as exc:
             self.status.value = _error(str(exc))
             return

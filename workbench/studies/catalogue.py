@@ -1,0 +1,250 @@
+"""The studies: what each paper varied and claimed, scaled to a 2-core laptop.
+
+Full mode is sized to finish within about 15 minutes per study on 2 CPU cores with 3 seeds; quick
+mode (CI, a first look) keeps every setting's kind but shrinks data, images and epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from statistics import fmean
+
+from workbench.backbones import get_backbone
+from workbench.config import ComparisonConfig
+from workbench.explorer import imagenet_top1
+from workbench.studies.core import SCRATCH, Point, Study, StudyResult, Verdict, apart, base_run, difference, show, sign
+
+
+def _spread_note(result: StudyResult) -> str:
+    return " (one seed: no spread measured, so read differences with care)" if len(result.seeds) < 2 else ""
+
+
+# --- the data-size crossover --------------------------------------------------------------------
+
+CROSSOVER_LABELS = {True: (2, 20), False: (1, 5, 20, 100)}
+
+
+def _crossover_points(quick: bool) -> list[Point]:
+    dataset = "digits" if quick else "fashion_mnist"
+    run = base_run(quick, dataset=dataset, image_size=32, epochs=3 if quick else 10, freeze_depth=0)
+    return [Point(n, "transfer", ComparisonConfig(replace(run, train_per_class=n))) for n in CROSSOVER_LABELS[quick]]
+
+
+def _judge_crossover(result: StudyResult) -> Verdict:
+    xs = result.xs("transfer")
+    gaps = [difference(result.cell(x, "transfer"), result.cell(x, SCRATCH), "gap") for x in xs]
+    first, last = gaps[0], gaps[-1]
+    narrows = apart(first, last)
+    measured = ", ".join(f"{x}/class: {show(g.mean, g.std)}" for x, g in zip(xs, gaps))
+    return Verdict(
+        paper="transfer's lead over training from scratch is largest with few labels and shrinks as labels grow "
+              "(Kolesnikov et al. 2020, BiT; He et al. 2019)",
+        measured=f"transfer minus scratch test accuracy, {measured}",
+        holds=narrows,
+        reason=("the lead at the most labels is smaller than at the fewest, beyond the spread" if narrows
+                else "the lead grew with labels" if narrows is False
+                else "the change in the lead is within the spread over seeds") + _spread_note(result))
+
+
+CROSSOVER = Study(
+    name="crossover", title="The data-size crossover", reference="Kolesnikov et al. 2020 (BiT); He et al. 2019",
+    claim="transfer wins big with few labels; scratch closes the gap as labels grow",
+    x_label="labels per class", metrics=("test_acc",), points=_crossover_points, judge=_judge_crossover, log_x=True)
+
+
+# --- He et al. 2019: faster, not necessarily better ------------------------------------------------
+
+def _he_points(quick: bool) -> list[Point]:
+    dataset = "digits" if quick else "fashion_mnist"
+    run = base_run(quick, dataset=dataset, image_size=32, epochs=4 if quick else 12, freeze_depth=0,
+                   target_acc=0.6 if quick else 0.7)
+    labels = (5, 40) if quick else (10, 100)
+    return [Point(n, "transfer", ComparisonConfig(replace(run, train_per_class=n))) for n in labels]
+
+
+def _judge_he(result: StudyResult) -> Verdict:
+    xs = result.xs("transfer")
+    many = xs[-1]
+    faster = [_fewer_epochs(result, x) for x in xs]
+    catches_up = apart(result.cell(many, "transfer"), result.cell(many, SCRATCH)) is not True
+    epochs = "; ".join(f"{x}/class: transfer {_epochs(result, x, 'transfer')}, scratch {_epochs(result, x, SCRATCH)}"
+                       for x in xs)
+    final = show(difference(result.cell(many, "transfer"), result.cell(many, SCRATCH), "gap").mean, None)
+    holds = True if all(faster) and catches_up else False if not any(faster) else None
+    return Verdict(
+        paper="ImageNet pre-training speeds up convergence, but with enough data and epochs training from scratch "
+              "reaches the same accuracy (He, Girshick, Dollár 2019)",
+        measured=f"epochs to {_target(result)} val accuracy: {epochs}; "
+                 f"at {many}/class transfer leads by {final} test accuracy",
+        holds=holds,
+        reason=("transfer reached the target in fewer epochs at every size, and scratch is within the spread at "
+                "the most labels" if holds else
+                "transfer was not faster to the target" if holds is False else
+                "only part of the claim holds here: " +
+                ("scratch has not caught up at these epochs" if not catches_up else "transfer was not always faster"))
+        + _spread_note(result))
+
+
+def _target(result: StudyResult) -> str:
+    return f"{100 * result.study.points(result.quick)[0].config.transfer.target_acc:.0f}%"
+
+
+def _epochs(result: StudyResult, x, arm: str) -> str:
+    cell = result.cell(x, arm, "epochs_to_target")
+    reached = [v for v in cell.values if v is not None]
+    if not reached:
+        return "never"
+    mean = fmean(reached)
+    return f"{mean:.1f}" + (f" ({len(reached)} of {len(cell.values)} seeds)" if len(reached) < len(cell.values) else "")
+
+
+def _fewer_epochs(result: StudyResult, x) -> bool:
+    """Transfer reached the target in fewer epochs on average, counting 'never' as one epoch past the end."""
+    limit = result.study.points(result.quick)[0].config.transfer.epochs + 1
+
+    def average(arm: str) -> float:
+        return fmean(v if v is not None else limit for v in result.cell(x, arm, "epochs_to_target").values)
+
+    return average("transfer") < average(SCRATCH)
+
+
+HE2019 = Study(
+    name="he2019", title="Pre-training speeds convergence; scratch catches up",
+    reference="He, Girshick, Dollár 2019, Rethinking ImageNet Pre-training",
+    claim="transfer reaches a target accuracy in fewer epochs; with more data, scratch ends as accurate",
+    x_label="labels per class", metrics=("test_acc", "epochs_to_target", "flops_to_target"), points=_he_points,
+    judge=_judge_he, log_x=True)
+
+
+# --- Kornblith et al. 2019: better ImageNet models transfer better ------------------------------------
+
+LITES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+
+
+def _kornblith_points(quick: bool) -> list[Point]:
+    points = []
+    for dataset in (("digits",) if quick else ("digits", "textures")):
+        for backbone in LITES:
+            stages = get_backbone(backbone).num_stages
+            run = base_run(quick, dataset=dataset, backbone=backbone, train_per_class=5 if quick else 20,
+                           image_size=32 if quick else 96, epochs=2 if quick else 8)
+            top1 = imagenet_top1(backbone)[0]
+            for arm, depth, lr in (("linear probe", stages, 3e-3), ("fine-tuned", 0, 1e-3)):
+                points.append(Point(top1, f"{arm} · {dataset}", ComparisonConfig(replace(run, freeze_depth=depth, lr=lr)),
+                                    with_scratch=False))
+    return points
+
+
+def _rank_correlation(xs: list[float], ys: list[float]) -> float | None:
+    """Spearman's rho (no ties expected among three models' means)."""
+    if len(xs) < 3 or any(y is None for y in ys):
+        return None
+
+    def ranks(values):
+        order = sorted(range(len(values)), key=values.__getitem__)
+        return [order.index(i) for i in range(len(values))]
+
+    rx, ry = ranks(xs), ranks(ys)
+    n = len(xs)
+    return 1 - 6 * sum((a - b) ** 2 for a, b in zip(rx, ry)) / (n * (n * n - 1))
+
+
+def _judge_kornblith(result: StudyResult) -> Verdict:
+    rhos = {}
+    for arm in result.arms():
+        xs = result.xs(arm)
+        rhos[arm] = _rank_correlation(xs, [result.cell(x, arm).mean for x in xs])
+    known = [r for r in rhos.values() if r is not None]
+    mean_rho = fmean(known) if known else None
+    holds = None if mean_rho is None else True if mean_rho >= 0.5 else False if mean_rho <= -0.5 else None
+    return Verdict(
+        paper="across 16 ImageNet models and 12 datasets, ImageNet top-1 correlated with transfer accuracy "
+              "(r = 0.99 fine-tuned, 0.99 as fixed features with logistic regression) (Kornblith, Shlens, Le 2019)",
+        measured="rank correlation of ImageNet top-1 with test accuracy: "
+                 + ", ".join(f"{arm} {'-' if r is None else f'{r:+.1f}'}" for arm, r in rhos.items()),
+        holds=holds,
+        reason="three models are a small sample: a rank correlation of three points is +1, +0.5, -0.5 or -1, "
+               "and one swap changes it; read it as a hint, not a test" + _spread_note(result))
+
+
+KORNBLITH = Study(
+    name="kornblith", title="Better ImageNet models transfer better",
+    reference="Kornblith, Shlens, Le 2019, Do Better ImageNet Models Transfer Better?",
+    claim="a backbone with higher ImageNet top-1 gives higher accuracy after transfer",
+    x_label="ImageNet top-1 (%)", metrics=("test_acc",), points=_kornblith_points, judge=_judge_kornblith,
+    note="EfficientNet-Lite0/1/2 only: the three ImageNet models whose weights install offline")
+
+
+# --- AdaBN: BatchNorm and domain shift ---------------------------------------------------------------
+
+BN_POLICIES_COMPARED = ("frozen", "train", "adapt")
+
+
+def _adabn_points(quick: bool) -> list[Point]:
+    points = []
+    for dataset in (("digits",) if quick else ("digits", "fashion_mnist")):
+        run = base_run(quick, dataset=dataset, train_per_class=5 if quick else 20, image_size=32 if quick else 64,
+                       epochs=2 if quick else 8, freeze_depth=get_backbone("efficientnet_lite0").num_stages, lr=3e-3)
+        points += [Point(policy, dataset, ComparisonConfig(replace(run, bn_policy=policy)), with_scratch=False)
+                   for policy in BN_POLICIES_COMPARED]
+    return points
+
+
+def _judge_adabn(result: StudyResult) -> Verdict:
+    gains = {arm: difference(result.cell("adapt", arm), result.cell("frozen", arm), "adapt - frozen")
+             for arm in result.arms()}
+    signs = [sign(g) for g in gains.values()]
+    holds = True if any(s is True for s in signs) and not any(s is False for s in signs) else (
+        False if any(s is False for s in signs) else None)
+    return Verdict(
+        paper="re-estimating BatchNorm statistics on the target domain, with no labels and no training, "
+              "improves accuracy under domain shift (Li et al. 2016, AdaBN)",
+        measured="linear probe on ImageNet features, adapt minus frozen test accuracy: "
+                 + ", ".join(f"{arm} {show(g.mean, g.std)}" for arm, g in gains.items()),
+        holds=holds,
+        reason=("adapting the statistics helped beyond the spread" if holds else
+                "adapting the statistics hurt" if holds is False else
+                "the difference is within the spread over seeds") + _spread_note(result))
+
+
+ADABN = Study(
+    name="adabn", title="BatchNorm under domain shift: frozen, train, adapt (AdaBN)",
+    reference="Li, Wang, Shi, Liu, Hou 2016, Revisiting Batch Normalization For Practical Domain Adaptation",
+    claim="the frozen backbone's BatchNorm statistics re-estimated on the target images beat ImageNet's",
+    x_label="BatchNorm policy of the frozen stages", metrics=("test_acc",), points=_adabn_points, judge=_judge_adabn)
+
+
+# --- Preprocessing: the input size the backbone expects -------------------------------------------
+
+def _preprocessing_points(quick: bool) -> list[Point]:
+    backbone = get_backbone("efficientnet_lite0")
+    sizes = (32, 64) if quick else (32, 64, 128, backbone.image_size)
+    run = base_run(quick, dataset="textures", train_per_class=5 if quick else 10, epochs=2 if quick else 6,
+                   freeze_depth=backbone.num_stages, lr=3e-3)
+    return [Point(size, "linear probe", ComparisonConfig(replace(run, image_size=size)), with_scratch=False)
+            for size in sizes]
+
+
+def _judge_preprocessing(result: StudyResult) -> Verdict:
+    xs = result.xs("linear probe")
+    cells = [result.cell(x, "linear probe") for x in xs]
+    gain = apart(cells[-1], cells[0])
+    return Verdict(
+        paper="features pre-trained at one resolution transfer best when the target images are resized to it "
+              "(Touvron et al. 2019, FixRes; Kornblith et al. 2019 resize every dataset to the model's size)",
+        measured="linear probe test accuracy: " + ", ".join(f"{x} px {show(c.mean, c.std)}" for x, c in zip(xs, cells)),
+        holds=gain,
+        reason=(f"the backbone's own size ({xs[-1]} px) beat {xs[0]} px beyond the spread" if gain else
+                f"{xs[0]} px did better" if gain is False else "the difference is within the spread")
+        + _spread_note(result))
+
+
+PREPROCESSING = Study(
+    name="preprocessing", title="Resize inputs to what the pre-trained model expects",
+    reference="Touvron et al. 2019 (FixRes); Kornblith et al. 2019",
+    claim="a frozen ImageNet backbone's features are best at the input size it was trained at",
+    x_label="image size (px)", metrics=("test_acc",), points=_preprocessing_points, judge=_judge_preprocessing,
+    note="image size only; the normalisation variants of this study are not built yet", log_x=True)
+
+
+STUDIES = {study.name: study for study in (CROSSOVER, HE2019, KORNBLITH, ADABN, PREPROCESSING)}
