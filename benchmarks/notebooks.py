@@ -58,6 +58,7 @@ def main() -> int:
     parser.add_argument("only", nargs="*", help="only tutorials whose file name contains one of these")
     parser.add_argument("--full", action="store_true", help="full settings (default: quick mode)")
     parser.add_argument("--limit", type=float, default=1800, help="seconds one notebook may take")
+    parser.add_argument("--keep", default=None, metavar="DIR", help="copy the executed notebooks into DIR")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -79,6 +80,9 @@ def main() -> int:
                 seconds = run_all(page, url, source.name, args.limit)
                 found = errors(folder / source.name)
                 rows.append((source.stem, seconds, found))
+                if args.keep:
+                    Path(args.keep).mkdir(parents=True, exist_ok=True)
+                    shutil.copy(folder / source.name, Path(args.keep) / source.name)
                 print(f"{source.stem}: {seconds:.0f} s" + (f", {len(found)} errors: {found[0]}" if found else ""),
                       file=sys.stderr, flush=True)
                 page.evaluate("() => window.jupyterapp.serviceManager.sessions.shutdownAll()")  # free the memory

@@ -28,7 +28,8 @@ from workbench.jobs import Job, JobBoard, prepare_worker
 from workbench.preflight import preflight
 from workbench.runs import RunStore, runs_dir_from_env
 
-REFRESH_SECONDS = 2.0
+REFRESH_SECONDS = 2.0  # while a job trains: a light refresh, as the training shares this CPU
+FIRST_REFRESH_SECONDS = 0.5  # until the job's first epoch is on screen: a click answers within ~2 s
 
 
 def runs_dir() -> Path:
@@ -85,8 +86,9 @@ def main() -> None:
     running = board.running()
     if running is None:
         prepare_worker()  # the next job's worker imports the engine now, not after the click
+    first_epoch_due = running is not None and not any(r.epochs for r in job_records(store, running))
 
-    @st.fragment(run_every=REFRESH_SECONDS if running else None)
+    @st.fragment(run_every=None if running is None else FIRST_REFRESH_SECONDS if first_epoch_due else REFRESH_SECONDS)
     def live() -> None:
         job = board.running()
         if running is not None and job is None:
@@ -94,7 +96,10 @@ def main() -> None:
         progress(job or board.latest(owner), owner)
         comparisons = recorded
         if job is not None:
-            comparisons = {**recorded, **group_comparisons(job_records(store, job))}
+            training = job_records(store, job)
+            if first_epoch_due and any(r.epochs for r in training):
+                st.rerun()  # the first epoch is in: the whole page once, then the slower refresh
+            comparisons = {**recorded, **group_comparisons(training)}
             comparisons = {c: comparisons[c] for c in [*reversed(job.comparison_ids), *recorded] if c in comparisons}
         sweep_so_far(job, comparisons)
         if not comparisons and job is None:
