@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -28,22 +29,40 @@ from servers import CHROMIUM_ARGS, KERNEL_IDLE, jupyter_lab  # noqa: E402 - the 
 from workbench.serve import tutorials  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ALL_DONE = ("() => { const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')];"
-            " return cells.length > 0 && cells.every(c => { const p = c.querySelector('.jp-InputPrompt');"
-            " return p && /\\[\\d+\\]/.test(p.textContent); }); }")
+PROMPTS = ("() => [...window.jupyterapp.shell.currentWidget.node.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+           ".map(p => p.textContent.trim())")
+STALLED_S = 20  # the kernel idle this long, no cell running or queued, some not run: Run All stopped
 
 
-def run_all(page, url: str, name: str, limit_s: float) -> float:
-    """Open ``name``, Run All, and return the seconds until every code cell has run and the kernel is idle."""
+def run_all(browser, url: str, name: str, limit_s: float) -> tuple[float, str]:
+    """Open ``name`` in a fresh page, Run All, and return (seconds until every code cell has run and the
+    kernel is idle, '' or why it stopped early)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("dialog", lambda dialog: dialog.accept())
     page.goto(f"{url}/lab/tree/{name}")
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)
     started = time.monotonic()
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    page.wait_for_function(f"() => ({ALL_DONE})() && {KERNEL_IDLE}", timeout=limit_s * 1000, polling=250)
+    idle_since, problem = None, ""
+    while True:
+        time.sleep(1)
+        prompts, idle = page.evaluate(PROMPTS), page.evaluate(f"() => {KERNEL_IDLE}")
+        if idle and prompts and all(re.fullmatch(r"\[\d+\]:?", p) for p in prompts):
+            break
+        waiting = any("*" in p for p in prompts)  # a cell that awaits a panel leaves the kernel idle meanwhile
+        idle_since = (idle_since or time.monotonic()) if idle and not waiting else None
+        if idle_since and time.monotonic() - idle_since > STALLED_S:
+            problem = "Run All stopped before the last cell"
+            break
+        if time.monotonic() - started > limit_s:
+            problem = f"not done within {limit_s:.0f} s"
+            break
     seconds = time.monotonic() - started
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     page.wait_for_timeout(1500)
-    return seconds
+    page.evaluate("() => window.jupyterapp.serviceManager.sessions.shutdownAll()")  # free the memory
+    page.close()
+    return seconds, problem
 
 
 def errors(path: Path) -> list[str]:
@@ -74,18 +93,16 @@ def main() -> int:
             shutil.copy(source, folder / source.name)
         with jupyter_lab(folder, env) as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("dialog", lambda dialog: dialog.accept())
             for source in chosen:
-                seconds = run_all(page, url, source.name, args.limit)
-                found = errors(folder / source.name)
+                shutil.rmtree(folder / ".lab-workspaces", ignore_errors=True)  # open this notebook alone
+                seconds, problem = run_all(browser, url, source.name, args.limit)
+                found = errors(folder / source.name) + ([problem] if problem else [])
                 rows.append((source.stem, seconds, found))
                 if args.keep:
                     Path(args.keep).mkdir(parents=True, exist_ok=True)
                     shutil.copy(folder / source.name, Path(args.keep) / source.name)
-                print(f"{source.stem}: {seconds:.0f} s" + (f", {len(found)} errors: {found[0]}" if found else ""),
+                print(f"{source.stem}: {seconds:.0f} s" + (f", {len(found)} problems: {found[0]}" if found else ""),
                       file=sys.stderr, flush=True)
-                page.evaluate("() => window.jupyterapp.serviceManager.sessions.shutdownAll()")  # free the memory
             browser.close()
     mode = "full" if args.full else "quick (`WORKBENCH_QUICK=1`)"
     print(f"| notebook | {mode} |\n|---|---:|")

@@ -147,6 +147,8 @@ def test_preprocess_scales_and_standardises_with_the_backbone_s_own_statistics()
     assert backbone.preprocess(images.to("meta")).device.type == "meta"  # stays on the batch's device
     lite = get_backbone("efficientnet_lite0").preprocess(images)
     assert lite.min() == pytest.approx(-127 / 128) and lite.max() == pytest.approx(1.0)
+    assert torch.equal(get_backbone("efficientnet_lite0").preprocess(images, "imagenet"), x)  # resnet18's values
+    assert torch.equal(backbone.preprocess(images, "none"), images.float() / 255)
 
 
 def test_one_parameter_count_in_the_label_and_the_head_on_top(torch_home):

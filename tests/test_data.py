@@ -7,7 +7,8 @@ from workbench import fashion_mnist
 from workbench.builtin_data import TEXTURE_BANDS, _texture_patches
 from workbench.config import RunConfig
 from workbench.data import load_data, open_source
-from workbench.errors import DataError
+from workbench.errors import ConfigError, DataError
+from workbench.sources import shuffle_blocks
 from workbench.splits import make_splits
 
 
@@ -256,3 +257,25 @@ def test_a_corrupt_debian_file_is_named(monkeypatch, tmp_path):
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path)
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz cannot be read"):
         open_source("fashion_mnist", tmp_path / "data")
+
+
+def test_block_shuffle_moves_whole_blocks_and_keeps_every_one():
+    images = torch.arange(2 * 3 * 8 * 8, dtype=torch.int64).reshape(2, 3, 8, 8).to(torch.uint8)
+    shuffled = shuffle_blocks(images, 4, torch.Generator().manual_seed(0))
+
+    def blocks(x):  # each image's 4x4 blocks, as sorted byte strings
+        return [sorted(x[n, :, r:r + 4, c:c + 4].numpy().tobytes() for r in (0, 4) for c in (0, 4)) for n in range(2)]
+
+    assert blocks(shuffled) == blocks(images) and not torch.equal(shuffled, images)
+    assert torch.equal(shuffle_blocks(images, 8, torch.Generator().manual_seed(0)), images)  # one block: as it was
+
+
+def test_a_block_shuffled_run_sees_the_same_pixels_in_another_layout():
+    config = RunConfig(dataset="digits:0-2", train_per_class=4, image_size=32)
+    plain, shuffled = load_data(config), load_data(RunConfig(**{**config.to_dict(), "block_shuffle": 8}))
+    assert torch.equal(plain.labels["train"], shuffled.labels["train"])
+    assert not torch.equal(plain.images["train"], shuffled.images["train"])
+    assert torch.equal(plain.images["train"].flatten(1).sort(dim=1).values,
+                       shuffled.images["train"].flatten(1).sort(dim=1).values)  # every image keeps its pixels
+    with pytest.raises(ConfigError, match="does not divide the image size 32"):
+        RunConfig(dataset="digits", image_size=32, block_shuffle=5).validate()

@@ -3,6 +3,7 @@ from dataclasses import replace
 import pytest
 
 from workbench.config import ComparisonConfig
+from workbench.errors import ConfigError
 from workbench.experiment import load_comparison, run_comparison
 from workbench.lr_finder import find_lr, suggest_lr
 
@@ -48,6 +49,26 @@ def test_transfer_from_your_own_source_run(tiny, store):
     learned = store.load_checkpoint(source.run_id)
     assert torch.equal(model.stages["stem"][0].weight, learned["stages.stem.0.weight"])
     assert model.head.out_features == 5
+
+
+def test_init_stages_copies_only_the_first_stages_and_the_rest_start_fresh(tiny, store):
+    import torch
+
+    from workbench.train import build_model, train_run
+
+    source = train_run(replace(tiny, dataset="digits:0-4", pretrained=False, epochs=1), store, save_checkpoint=True)
+    learned = store.load_checkpoint(source.run_id)
+    copied = build_model(replace(tiny, init_run=source.run_id, init_stages=2), 5, torch.device("cpu"), store)
+    fresh = build_model(replace(tiny, pretrained=False), 5, torch.device("cpu"), store)  # the same seed's start
+    names = list(copied.stages)
+    for index, name in enumerate(names):
+        for key, value in copied.stages[name].state_dict().items():
+            expected = learned[f"stages.{name}.{key}"] if index < 2 else fresh.stages[name].state_dict()[key]
+            assert torch.equal(value, expected), (name, key)
+    scratch = ComparisonConfig(replace(tiny, init_run=source.run_id, init_stages=2)).scratch(0)
+    assert scratch.init_run is None and scratch.init_stages is None
+    with pytest.raises(ConfigError, match="give init_run too"):
+        replace(tiny, init_stages=2).validate()
 
 
 def test_init_from_a_run_of_another_backbone_is_refused(tiny, store):

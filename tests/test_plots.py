@@ -49,3 +49,11 @@ def test_sweep_curve_sorts_points():
               {"lr": 1e-3, "transfer": {"test_acc": 0.9}, "scratch": {"test_acc": 0.3}}]
     figure = plots.sweep_curve(points, "lr")
     assert list(figure.data[0].x) == [1e-3, 1e-2] and figure.layout.xaxis.type == "log"
+    assert not figure.data[0].error_y.visible  # one seed: no spread to draw
+
+
+def test_sweep_curve_draws_the_spread_of_several_seeds():
+    points = [{"train_per_class": n, "transfer": {"test_acc": 0.5, "test_acc_std": std}, "scratch": None}
+              for n, std in ((10, 0.04), (2, 0.1))]
+    (transfer,) = plots.sweep_curve(points, "train_per_class").data
+    assert list(transfer.error_y.array) == [0.1, 0.04] and transfer.error_y.visible

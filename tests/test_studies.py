@@ -18,12 +18,17 @@ from workbench.study_plots import study_figure
 
 
 def _tiny(study):
-    """The study with its quick points cut to one epoch of two images per class at 32 px."""
+    """The study with its quick points (and source runs) cut to one epoch of two images per class at 32 px."""
+    def tiny(config):
+        return replace(config, epochs=1, train_per_class=2, image_size=32)
+
     def points(quick):
-        return [replace(p, config=replace(p.config, transfer=replace(p.config.transfer, epochs=1, train_per_class=2,
-                                                                     image_size=32)))
-                for p in study.points(True)]
-    return replace(study, points=points)
+        return [replace(p, config=replace(p.config, transfer=tiny(p.config.transfer))) for p in study.points(True)]
+
+    def sources(quick):
+        return {name: tiny(config) for name, config in study.sources(True).items()}
+
+    return replace(study, points=points, sources=sources if study.sources else None)
 
 
 @pytest.mark.parametrize("name", list(STUDIES))

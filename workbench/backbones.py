@@ -29,6 +29,7 @@ from workbench.weights_sources import ShippedWeights, TorchvisionWeights, Weight
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+NORMALIZATIONS = ("backbone", "imagenet", "none")  # whose mean and std standardise the inputs
 
 
 class StagedNet(nn.Module):
@@ -126,16 +127,17 @@ class Backbone:
     def total_params(self, num_classes: int = 1000) -> int:
         return self.backbone_params() + self.head_params(num_classes)
 
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+    def preprocess(self, images: torch.Tensor, normalization: str = "backbone") -> torch.Tensor:
         """uint8 images (N, 3, H, W) or one (3, H, W), on any device -> the float input the weights expect.
 
-        The only place images are normalised: scaled to 0..1, then standardised with the mean
-        and std these weights were trained with.
+        The only place images are normalised: scaled to 0..1, then standardised with the mean and
+        std these weights were trained with; ``normalization`` can ask for torchvision's ImageNet
+        values instead, or for none (what a student sees when preprocessing is wrong).
         """
+        mean, std = {"backbone": (self.mean, self.std), "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+                     "none": ((0.0,) * 3, (1.0,) * 3)}[normalization]
         x = images.float() / 255
-        mean = torch.tensor(self.mean, device=x.device).view(3, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(3, 1, 1)
-        return (x - mean) / std
+        return (x - torch.tensor(mean, device=x.device).view(3, 1, 1)) / torch.tensor(std, device=x.device).view(3, 1, 1)
 
     def label(self) -> str:
         """'resnet18 · 11.2M params · download': what a backbone picker shows."""

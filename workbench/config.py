@@ -21,6 +21,7 @@ class RunConfig:
     backbone: str = default("backbone")
     pretrained: bool = True
     init_run: str | None = default("init_run")  # start from the stages a recorded run learned, not ImageNet
+    init_stages: int | None = default("init_stages")  # of those, only the first n (None: all)
     dataset: str = default("dataset")
     train_per_class: int | None = default("train_per_class")
     image_size: int = default("image_size")
@@ -47,6 +48,8 @@ class RunConfig:
     target_acc: float = default("target_acc")
     max_eval_per_class: int | None = 100
     data_dir: str | None = default("data_dir")
+    normalization: str = default("normalization")
+    block_shuffle: int = default("block_shuffle")  # 0: the images as they are
 
     def validate(self) -> "RunConfig":
         """Raise a one-line `ConfigError` for the first value that cannot work."""
@@ -54,6 +57,11 @@ class RunConfig:
         for option in OPTIONS:
             if option.scope == "run":
                 option.check(getattr(self, option.name), self.backbone)
+        if self.init_stages is not None and not self.init_run:
+            raise ConfigError("init_stages says how many stages to copy from init_run; give init_run too")
+        if self.block_shuffle and self.image_size % self.block_shuffle:
+            raise ConfigError(f"block_shuffle {self.block_shuffle} does not divide the image size {self.image_size}; "
+                              f"use a divisor of it, e.g. {self.image_size // 8 or 1}")
         return self
 
     def to_dict(self) -> dict:
@@ -86,8 +94,8 @@ class ComparisonConfig:
 
     def scratch(self, seed: int) -> RunConfig:
         """Same architecture, random weights, everything trainable, its own learning rate."""
-        return replace(self.transfer, seed=seed, pretrained=False, init_run=None, freeze_depth=0, lr=self.scratch_lr,
-                       lr_backbone_mult=1.0, layer_decay=1.0, unfreeze_every=0)
+        return replace(self.transfer, seed=seed, pretrained=False, init_run=None, init_stages=None, freeze_depth=0,
+                       lr=self.scratch_lr, lr_backbone_mult=1.0, layer_decay=1.0, unfreeze_every=0)
 
     def to_dict(self) -> dict:
         return {"transfer": self.transfer.to_dict(), "scratch_lr": self.scratch_lr, "seeds": list(self.seeds)}

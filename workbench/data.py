@@ -17,7 +17,7 @@ import torch
 
 from workbench import builtin_data, fashion_mnist, image_folder, torchvision_data
 from workbench.errors import DataError
-from workbench.sources import DATASET_KINDS, DataBundle, DatasetKind, ImageSource
+from workbench.sources import DATASET_KINDS, DataBundle, DatasetKind, ImageSource, shuffle_blocks
 from workbench.splits import make_splits
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def load_data(config: RunConfig) -> DataBundle:
     """Decode the images of ``config``'s dataset and splits, reusing earlier decodes in this process."""
     data_dir = Path(config.data_dir) if config.data_dir else None
     key = (config.dataset, config.image_size, config.split_seed, config.train_per_class, config.max_eval_per_class,
-           str(data_dir))
+           str(data_dir), config.block_shuffle)
     if key in _BUNDLES:
         return _BUNDLES[key]
     source_key = (config.dataset, str(data_dir))
@@ -77,9 +77,10 @@ def load_data(config: RunConfig) -> DataBundle:
                          config.max_eval_per_class)
     images, labels = {}, {}
     notes = list(source.notes)
+    shuffle = torch.Generator().manual_seed(config.split_seed)
     for split, indices in splits.items():
         pixels, ok, skipped = source.load(indices, config.image_size)
-        images[split] = pixels
+        images[split] = shuffle_blocks(pixels, config.block_shuffle, shuffle) if config.block_shuffle else pixels
         labels[split] = torch.as_tensor(source.labels[indices][ok], dtype=torch.long)
         notes += [f"{split}: skipped {count} {why}" for why, count in skipped.items()]
     if labels["train"].unique().numel() < 2:

@@ -84,7 +84,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("time_to_target_s", "time to target", "s", "lower", _target("cum_s"), _not_reached(seconds), cost=True),
     Metric("flops_to_target", "FLOPs to target", "FLOPs", "lower", _target("train_flops"),
            _not_reached(human_count)),
-    Metric("epochs_to_target", "epochs to target", "", "lower", _target("epoch"), _not_reached(str)),
+    Metric("epochs_to_target", "epochs to target", "", "lower", _target("epoch"),
+           _not_reached(lambda v: f"{v:.3g}")),  # a mean over seeds can fall between epochs
 )
 
 BUSY_SHARE = 0.25  # other programs using more than this share of the cores make wall seconds unfair

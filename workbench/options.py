@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from workbench.backbones import DEFAULT_BACKBONE, get_backbone, list_backbones
+from workbench.backbones import DEFAULT_BACKBONE, NORMALIZATIONS, get_backbone, list_backbones
 from workbench.errors import ConfigError
 from workbench.freezing import BN_POLICIES
 
@@ -59,7 +59,7 @@ class Option:
 
     def bounds(self, backbone: str = DEFAULT_BACKBONE) -> tuple[float | None, float | None]:
         """The valid range, which for a few options depends on the backbone."""
-        if self.name == "freeze_depth":
+        if self.name in ("freeze_depth", "init_stages"):
             return 0, get_backbone(backbone).num_stages
         if self.name == "image_size":
             return get_backbone(backbone).min_image_size, self.high
@@ -195,8 +195,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("init_run", "start from run", "text", None,
            "start from the stages a recorded run learned (saved with --save-checkpoint) instead of ImageNet",
            none_means="ImageNet weights", faces=CLI_ONLY),
+    Option("init_stages", "stages copied from that run", "int", None,
+           "with --init-run: copy only its first N stages; the later ones start from random weights",
+           low=0, none_means="all of them", faces=CLI_ONLY),
     Option("data_dir", "data folder", "text", None, "where downloaded datasets live",
            none_means="$WORKBENCH_DATA or ./data", faces=CLI_ONLY),
+    Option("normalization", "input normalisation", "choice", "backbone",
+           "backbone: the mean and std its weights were trained with; imagenet: torchvision's ImageNet mean and "
+           "std; none: pixels scaled to 0..1 only", choices=NORMALIZATIONS, sweepable=True, faces=CLI_ONLY),
+    Option("block_shuffle", "shuffled blocks (px)", "int", 0,
+           "cut every image into square blocks this many pixels wide and shuffle them, destroying its layout "
+           "(0: off; must divide the image size)", low=0, high=4096, sweepable=True, faces=CLI_ONLY),
 )
 
 BY_NAME = {option.name: option for option in OPTIONS}

@@ -120,7 +120,8 @@ def image_grid(images, labels: list[str], columns: int = 8) -> go.Figure:
 
 
 def sweep_curve(points: list[dict], parameter: str, metric: str = "test_acc") -> go.Figure:
-    """Final accuracy of transfer and scratch against a swept setting (one point per comparison).
+    """Final accuracy of transfer and scratch against a swept setting (one point per comparison), with
+    error bars of one standard deviation where the comparisons ran several seeds.
 
     Ticks sit at the values that ran, written as the sidebar writes them; rates (and values spread
     over decades) get a log axis, choices a categorical one.
@@ -128,10 +129,13 @@ def sweep_curve(points: list[dict], parameter: str, metric: str = "test_acc") ->
     spec = option(parameter)
     fig = go.Figure()
     for role in ("transfer", "scratch"):
-        rows = sorted((p[parameter], p[role][metric]) for p in points if p.get(role) and p[role].get(metric) is not None)
+        rows = sorted((p[parameter], p[role][metric], p[role].get(f"{metric}_std"))
+                      for p in points if p.get(role) and p[role].get(metric) is not None)
         if rows:
+            spread = [r[2] or 0.0 for r in rows]  # several seeds: one standard deviation either side
             fig.add_trace(go.Scatter(x=[r[0] for r in rows], y=[r[1] for r in rows], mode="lines+markers",
-                                     name=role, line={"color": COLORS[role]}))
+                                     name=role, line={"color": COLORS[role]},
+                                     error_y={"type": "data", "array": spread, "visible": any(spread)}))
     fig.update_layout(xaxis_title=spec.label, yaxis_title=metric_spec(metric).label, height=340,
                       yaxis={"tickformat": ".0%", "range": [0, 1.02]}, margin={"t": 30, "b": 40, "l": 50, "r": 20})
     values = sorted({p[parameter] for p in points})

@@ -67,6 +67,18 @@ def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
     return (images.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
+def shuffle_blocks(images: torch.Tensor, block: int, generator: torch.Generator) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> each image cut into square blocks ``block`` pixels wide, put back in an order
+    of its own (Neyshabur et al. 2020): what is left is each block's content, not where it was."""
+    n, c, h, w = images.shape
+    rows, cols = h // block, w // block
+    blocks = images.reshape(n, c, rows, block, cols, block).permute(0, 2, 4, 1, 3, 5).reshape(n, rows * cols, c,
+                                                                                             block, block)
+    order = torch.argsort(torch.rand(n, rows * cols, generator=generator), dim=1)
+    blocks = blocks[torch.arange(n)[:, None], order]
+    return blocks.reshape(n, rows, cols, c, block, block).permute(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)
+
+
 # --- the registry of dataset kinds --------------------------------------------------------------
 
 

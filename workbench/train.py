@@ -13,6 +13,7 @@ import platform
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Iterator
 
 import torch
@@ -161,9 +162,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def split_batches(config: RunConfig, data: DataBundle, device: torch.device) -> dict[str, Batches]:
-    """Each split's in-memory images, fed through the backbone's own preprocessing; training batches
+    """Each split's in-memory images, fed through the backbone's preprocessing; training batches
     are augmented when ``config.augment`` asks for it."""
-    preprocess = get_backbone(config.backbone).preprocess
+    preprocess = partial(get_backbone(config.backbone).preprocess, normalization=config.normalization)
     augment = torch.Generator().manual_seed(config.seed + 1) if config.augment else None
     return {s: image_batches(data.images[s], data.labels[s], device, preprocess, augment if s == "train" else None,
                              config.channels_last) for s in SPLITS}
@@ -197,17 +198,25 @@ def _test(record: RunRecord, model: StagedNet, test: Batches, num_classes: int, 
     record.per_class_acc = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
 
 
-def load_learned_stages(model: StagedNet, store: RunStore, run_id: str, backbone: str) -> None:
-    """Give ``model`` the stages another run learned (its head stays new): transfer from your own source."""
+def load_learned_stages(model: StagedNet, store: RunStore, run_id: str, backbone: str,
+                        count: int | None = None) -> None:
+    """Give ``model`` the stages another run learned (its head stays new): transfer from your own source.
+
+    ``count`` copies only the first stages; the later ones keep their fresh initialisation (Yosinski
+    et al.'s AnB: the first n layers of a network trained on task A, the rest trained anew on B).
+    """
     source = store.load(run_id)
     if source.config.get("backbone") != backbone:
         raise ConfigError(f"run {run_id} trained {source.config.get('backbone')}, not {backbone}; "
                           f"use --backbone {source.config.get('backbone')}")
-    stages = {k: v for k, v in store.load_checkpoint(run_id).items() if k.startswith("stages.")}
+    copied = {f"stages.{name}." for name in list(model.stages)[:count]}
+    stages = {k: v for k, v in store.load_checkpoint(run_id).items()
+              if k.startswith("stages.") and (count is None or any(k.startswith(prefix) for prefix in copied))}
     try:
         missing, unexpected = model.load_state_dict(stages, strict=False)
     except RuntimeError as exc:
         raise RunStoreError(f"the checkpoint of run {run_id} does not fit {backbone}") from exc
+    missing = [k for k in missing if count is None or any(k.startswith(prefix) for prefix in copied)]
     if unexpected or any(not k.startswith("head.") for k in missing):
         raise RunStoreError(f"the checkpoint of run {run_id} does not hold every stage of {backbone}")
 
@@ -218,7 +227,7 @@ def build_model(config: RunConfig, num_classes: int, device: torch.device, store
     backbone = get_backbone(config.backbone)
     if config.init_run:
         model = backbone.build(pretrained=False, num_classes=num_classes)
-        load_learned_stages(model, store or RunStore(), config.init_run, config.backbone)
+        load_learned_stages(model, store or RunStore(), config.init_run, config.backbone, config.init_stages)
     else:
         model = backbone.build(config.pretrained, num_classes)
     model = model.to(device)

@@ -75,7 +75,7 @@ def export_model(store: RunStore, run_id: str, fmt: str, output: str | Path) -> 
     record = store.load(run_id)
     model = trained_model(store, record)
     backbone = get_backbone(record.config["backbone"])
-    x = backbone.preprocess(run_data(record).images["val"])
+    x = backbone.preprocess(run_data(record).images["val"], record.config.get("normalization", "backbone"))
     if not len(x):
         raise ConfigError(f"run {run_id} has no validation images to check an export against")
     reference = evaluate_batches(model, x)[1]

@@ -47,7 +47,7 @@ class Networks:
         return f"start (run {source})" if source else "ImageNet"
 
     def inputs(self, images: torch.Tensor) -> torch.Tensor:
-        return self.backbone.preprocess(images)
+        return self.backbone.preprocess(images, self.records["transfer"].config.get("normalization", "backbone"))
 
 
 def run_data(record: RunRecord) -> DataBundle:

@@ -80,7 +80,8 @@ def predict_files(store: RunStore, run_id: str, paths: list[str], k: int = 3) ->
     backbone = get_backbone(record.config["backbone"])
     results = []
     for path in paths:
-        x = backbone.preprocess(read_photo(read_file(path), record.config["image_size"], path)[None])
+        x = backbone.preprocess(read_photo(read_file(path), record.config["image_size"], path)[None],
+                                record.config.get("normalization", "backbone"))
         results.append({"image": path, "top": [{"class": c, "probability": p}
                                                for c, p in top_classes(model, x, record.classes, k)[0]]})
     return results

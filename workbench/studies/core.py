@@ -77,6 +77,9 @@ class Study:
     judge: Callable[["StudyResult"], Verdict]
     note: str = ""  # a caveat printed with every result (e.g. how small the sample is)
     log_x: bool = False
+    # Runs the points start from, trained once per seed with their weights kept: a point names one
+    # by ``init_run="@name"`` (Yosinski et al.'s base networks A and B).
+    sources: Callable[[bool], dict[str, RunConfig]] | None = None
 
 
 @dataclass
@@ -108,9 +111,30 @@ class StudyResult:
                 "holds": verdict.holds if verdict else None, "reason": verdict.reason if verdict else None}
 
 
-def seeded(config: ComparisonConfig, seed: int) -> ComparisonConfig:
-    """The comparison for one seed: its own initialisation and its own split."""
-    return ComparisonConfig(replace(config.transfer, split_seed=seed), config.scratch_lr, seeds=[seed])
+def seeded(config: ComparisonConfig, seed: int, sources: dict[str, str] | None = None) -> ComparisonConfig:
+    """The comparison for one seed: its own initialisation and its own split (and its seed's source run)."""
+    transfer = replace(config.transfer, split_seed=seed)
+    if transfer.init_run and transfer.init_run.startswith("@"):
+        transfer = replace(transfer, init_run=(sources or {}).get(transfer.init_run[1:], transfer.init_run))
+    return ComparisonConfig(transfer, config.scratch_lr, seeds=[seed])
+
+
+def train_sources(study: Study, store: RunStore, seed: int, quick: bool) -> dict[str, str]:
+    """The study's source runs for one seed, each trained unless a completed one with its weights is in the store."""
+    from workbench.reuse import find_reusable, fingerprint
+    from workbench.train import train_run
+
+    ids = {}
+    for name, config in (study.sources(quick) if study.sources else {}).items():
+        config = replace(config, seed=seed, split_seed=seed)
+        key = fingerprint(config)
+        found = find_reusable(store, key)
+        if found is None or not store.checkpoint_path(found.run_id).is_file():
+            found = train_run(config, store, save_checkpoint=True)
+            found.fingerprint = key
+            store.save(found)
+        ids[name] = found.run_id
+    return ids
 
 
 def run_study(study: Study, store: RunStore, seeds: list[int], quick: bool = False,
@@ -122,7 +146,8 @@ def run_study(study: Study, store: RunStore, seeds: list[int], quick: bool = Fal
         raise ConfigError("a study needs at least one seed")
     points = study.points(quick)
     for point in points:
-        seeded(point.config, seeds[0]).validate()  # every mistake before the first run, not after an hour
+        if not (point.config.transfer.init_run or "").startswith("@"):
+            seeded(point.config, seeds[0]).validate()  # every mistake before the first run, not after an hour
     result = StudyResult(study, list(seeds), quick)
     cells: dict[tuple, Cell] = {}
 
@@ -134,10 +159,11 @@ def run_study(study: Study, store: RunStore, seeds: list[int], quick: bool = Fal
             cell.values.append(BY_KEY[key].read(record))
             cell.run_ids.append(record.run_id)
 
+    sources = {seed: train_sources(study, store, seed, quick) for seed in seeds}
     for point in points:
         for seed in seeds:
             only = None if point.with_scratch else {("transfer", seed)}  # no scratch run nobody reads
-            comparison = run_comparison(seeded(point.config, seed), store, only=only)
+            comparison = run_comparison(seeded(point.config, seed, sources[seed]), store, only=only)
             add(point.x, point.arm, comparison.transfer[0])
             if point.with_scratch:
                 add(point.x, SCRATCH, comparison.scratch[0])
