@@ -27,6 +27,7 @@ def study_figure(result: dict) -> go.Figure:
                             f"{', quick settings' if result['quick'] else ''}</sup>",
                       xaxis_title=result["x"], yaxis_title=spec.label + (" (%)" if spec.accuracy else ""),
                       height=420, margin={"t": 70, "b": 50, "l": 70, "r": 20}, legend={"orientation": "h", "y": -0.2})
-    if result.get("log_x"):
-        fig.update_xaxes(type="log")
+    xs = sorted({c["x"] for c in result["cells"]}, key=str)
+    if all(isinstance(x, (int, float)) for x in xs):  # ticks at the settings that ran, not between them
+        fig.update_xaxes(tickvals=sorted(xs), type="log" if result.get("log_x") else None)
     return fig
