@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from workbench import preflight
 from workbench.backbones import get_backbone
 from workbench.experiment import group_comparisons
+from workbench.job_queue import JobQueue
 from workbench.report import comparison_rows
 from workbench.runs import RunStore
 
@@ -199,9 +200,11 @@ def test_errors_belong_to_the_page_that_made_them(app, tmp_path):
     assert not other.error and not other.sidebar.error
 
 
-def test_stop_belongs_to_its_page_and_a_reload_brings_back_its_settings(app):
+def test_stop_belongs_to_its_page_and_a_reload_brings_back_its_settings(app, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_MAX_JOBS", "1")
     at, store = app
     _tiny(at, epochs=200)  # far more than the test will wait for
+    at.text_input(key="student_name").set_value("Ada").run()
     at.button(key="launch").click().run()
     deadline = time.time() + 180
     while time.time() < deadline and not any(r.epochs for r in store.scan()[0]):
@@ -209,8 +212,15 @@ def test_stop_belongs_to_its_page_and_a_reload_brings_back_its_settings(app):
     reload = _page(at.query_params["session"])
     assert reload.number_input(key="epochs").value == 200
     assert reload.selectbox(key="dataset").value == "digits:0-4"
+    assert reload.text_input(key="student_name").value == "Ada"
     stranger = _page("a-stranger")
-    assert stranger.button(key="stop").disabled and stranger.button(key="launch").disabled
+    assert stranger.button(key="stop").disabled and not stranger.button(key="launch").disabled
+    _tiny(stranger)
+    stranger.button(key="launch").click().run()  # one job trains at a time: this one waits in line
+    assert "number 1 in line" in stranger.get("progress")[0].proto.text
+    assert "Ada" in stranger.expander[0].label or any("Ada" in m.value for m in stranger.markdown)
+    stranger.button(key="stop").click().run()  # leaves the line; Ada's job trains on
+    assert [job["state"] for job in JobQueue(store.root).jobs()] == ["running", "cancelled"]
     assert not reload.button(key="stop").disabled
     reload.button(key="stop").click().run()
     _wait_for(store, 1)

@@ -37,7 +37,7 @@ def test_the_prepared_worker_takes_the_next_job_and_the_board_keeps_owners(tmp_p
     from workbench import jobs
 
     spare = jobs._spare[0]
-    board = JobBoard()
+    board = JobBoard(tmp_path, max_jobs=1)
     job = board.launch(Job(configs_from_values(TINY), RunStore(tmp_path), in_process=True, owner="page-a"))
     assert job._process is spare and job.comparison_ids[0].startswith("c-")
     assert board.running() is job and board.latest("page-a") is job and board.latest("page-b") is None

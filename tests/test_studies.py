@@ -82,3 +82,69 @@ def test_claims_are_judged_against_the_spread():
     assert apart(cell([0.6, 0.9]), cell([0.5, 0.7])) is None  # a 0.15 lead inside 0.25 of spread
     assert difference(cell([0.9, 0.6]), cell([0.5, 0.5]), "gap").values == pytest.approx([0.4, 0.1])
     assert cell([0.5, None]).mean is None  # a seed without a value: no honest mean
+
+
+# --- full settings: each claim's qualitative shape (slow: 2 to 10 minutes a study on 2 cores) -------------
+# $WORKBENCH_STUDY_RUNS names a run folder where `workbench reproduce STUDY` already ran: the runs are
+# reused and only the judging is checked again (seconds). Without it every study trains from nothing.
+
+@pytest.fixture(scope="module")
+def full_store(tmp_path_factory) -> RunStore:
+    import os
+
+    return RunStore(os.environ.get("WORKBENCH_STUDY_RUNS") or tmp_path_factory.mktemp("study-runs"))
+
+
+def _full(name: str, store: RunStore):
+    return run_study(STUDIES[name], store, seeds=[0, 1, 2], quick=False)
+
+
+@pytest.mark.slow
+def test_full_yosinski_fine_tuned_transfer_is_at_least_frozen_at_the_deepest_cut(full_store):
+    result = _full("yosinski", full_store)
+    deep = result.xs("AnB")[-1]
+    assert result.cell(deep, "AnB+").mean >= result.cell(deep, "AnB").mean
+
+
+@pytest.mark.slow
+def test_full_crossover_narrows_with_more_labels(full_store):
+    result = _full("crossover", full_store)
+    assert result.verdict.holds is True, result.verdict.measured
+
+
+@pytest.mark.slow
+def test_full_he2019_transfer_reaches_the_target_sooner_with_many_labels(full_store):
+    result = _full("he2019", full_store)
+    many = result.xs("transfer")[-1]
+    epochs = {arm: [v if v is not None else 99 for v in result.cell(many, arm, "epochs_to_target").values]
+              for arm in ("transfer", "scratch")}
+    assert max(epochs["transfer"]) < min(epochs["scratch"]), epochs
+
+
+@pytest.mark.slow
+def test_full_kornblith_measures_a_rank_correlation_for_every_arm(full_store):
+    result = _full("kornblith", full_store)
+    assert len(result.arms()) == 4 and all(len(result.xs(arm)) == 3 for arm in result.arms())
+    assert all(result.cell(x, arm).mean is not None for arm in result.arms() for x in result.xs(arm))
+    assert "small sample" in result.verdict.reason and "rank correlation" in result.verdict.measured
+
+
+@pytest.mark.slow
+def test_full_neyshabur_the_lead_shrinks_but_survives_shuffled_pixels(full_store):
+    result = _full("neyshabur", full_store)
+    xs = result.xs("transfer")
+    gaps = [difference(result.cell(x, "transfer"), result.cell(x, "scratch"), "gap") for x in (xs[0], xs[-1])]
+    assert apart(gaps[0], gaps[1]) is True and gaps[1].mean > 0
+
+
+@pytest.mark.slow
+def test_full_adabn_frozen_statistics_beat_training_them_on_a_linear_probe(full_store):
+    result = _full("adabn", full_store)
+    for dataset in result.arms():
+        assert apart(result.cell("frozen", dataset), result.cell("train", dataset)) is True, dataset
+
+
+@pytest.mark.slow
+def test_full_preprocessing_the_backbones_own_size_beats_32_px(full_store):
+    result = _full("preprocessing", full_store)
+    assert result.verdict.holds is True, result.verdict.measured

@@ -11,7 +11,7 @@ import pytest
 
 from workbench.config import ComparisonConfig
 from workbench.errors import ConfigError
-from workbench.experiment import run_comparison
+from workbench.experiment import configs_from_values, grid_groups, group_comparisons, run_comparison
 from workbench.report import comparison_table
 from workbench.reuse import fingerprint
 from workbench.sweep import grid_values, run_sweep, sweep_grid
@@ -99,6 +99,18 @@ def test_a_grid_on_two_workers_trains_the_shared_scratch_run_once(one_epoch, sto
     assert cells[1][0] == pytest.approx(cell["transfer"]["test_acc"] - cell["scratch"]["test_acc"])
     figure = sweep_heatmap(comparisons, "freeze_depth", "lr", role="gain")
     assert [list(row) for row in figure.data[0].z] == cells and figure.data[0].zmid == 0
+    (group,) = grid_groups(list(group_comparisons(store.scan()[0]).values()))  # found again from the store alone
+    assert (group.parameter, group.parameter2) == ("freeze_depth", "lr") and len(group.comparisons) == 4
+    assert not grid_groups(comparisons[:2])  # one value of lr: a line, not a grid
+
+
+def test_the_forms_build_the_same_grid_as_the_command_line():
+    values = {"dataset": "digits:0-2", "epochs": 1}
+    configs = configs_from_values(values, "freeze_depth", "3 6", "lr", "1e-3 1e-2")
+    points = sweep_grid(configs_from_values(values)[0], "freeze_depth", [3, 6], "lr", [1e-3, 1e-2])
+    assert [c.transfer for c in configs] == [p.config.transfer for p in points]
+    with pytest.raises(ConfigError, match="given twice"):
+        configs_from_values(values, "lr", "1e-3", "lr", "1e-2")
 
 
 def _workbench(*args):

@@ -148,6 +148,17 @@ def test_sweep_panel_plots_one_point_per_comparison(store):
     assert list(transfer.x) == [0, 6]
 
 
+def test_sweep_panel_draws_a_grid_as_a_heatmap_of_what_pre_training_bought(store):
+    base = ComparisonConfig(RunConfig(**{**TINY, "epochs": 1}))
+    panel = SweepPanel(base, store, parameter="freeze_depth", values="0 6", parameter2="epochs", values2="1 2")
+    assert len(panel._configs()) == 4
+    panel.run.click()
+    panel.wait()
+    (heatmap,) = panel.figure.data
+    assert heatmap.type == "heatmap" and list(heatmap.x) == ["0", "6"] and list(heatmap.y) == ["1", "2"]
+    assert all(v is not None for row in heatmap.z for v in row)
+
+
 def test_sweep_panel_offers_every_sweepable_option_and_accuracy(store):
     panel = SweepPanel(store=store)
     assert [name for _, name in panel.parameter.options] == list(SWEEPABLE)

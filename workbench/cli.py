@@ -43,9 +43,15 @@ def cmd_compare(args) -> int:
     from workbench.experiment import run_comparison
     from workbench.report import comparison_table
 
+    from workbench.job_queue import queue_slot
+    from workbench.runs import new_id
+
     config = ComparisonConfig(run_config(args), scratch_lr=args.scratch_lr, seeds=args.seeds)
     preflight([config])
-    comparison = run_comparison(config, _store(args), hooks_for=ProgressBars(args.json), reuse=not args.no_reuse)
+    store, comparison_id = _store(args), new_id("c-")
+    with queue_slot(store.root, "comparison", [comparison_id]):
+        comparison = run_comparison(config, store, hooks_for=ProgressBars(args.json), reuse=not args.no_reuse,
+                                    comparison_id=comparison_id)
     summary = comparison.summary()
     print(json.dumps(summary, indent=1) if args.json else comparison_table(summary))
     return 0

@@ -5,7 +5,10 @@ run `main()` here on every rerun. The sidebar is `dashboard_sidebar`, the main a
 
 Only layout lives here: training runs in a worker process (`workbench.jobs`), charts come from
 `workbench.plots`. Each page has an id in its address (``?session=...``), so a reload is the same
-person: their job's Stop button, its errors and their settings come back, and no one else sees them.
+person: their job's place in line, its Stop button, its errors and their settings come back, and no one
+else sees them. Jobs wait in the run folder's queue (`workbench.job_queue`): at most ``--max-jobs`` train
+at once; with ``--teacher`` a page can stop anyone's. The page reads the run store through a
+`StoreView`, which loads only the records that changed since the last page run.
 """
 
 from __future__ import annotations
@@ -21,28 +24,41 @@ from workbench.config import ComparisonConfig
 from workbench.dashboard_explorer import explorer_tab
 from workbench.dashboard_inside import inside_tab
 from workbench.dashboard_sidebar import follow, restore, sidebar
+from workbench.dashboard_class import class_board, queue_panel
 from workbench.dashboard_views import compare_runs, pick_comparison, progress, show_comparison, sweep_so_far
 from workbench.errors import WorkbenchError
 from workbench.experiment import group_comparisons
 from workbench.jobs import Job, JobBoard, prepare_worker
 from workbench.preflight import preflight
 from workbench.runs import RunStore, runs_dir_from_env
+from workbench.store_view import StoreView
 
 REFRESH_SECONDS = 2.0  # while a job trains: a light refresh, as the training shares this CPU
 FIRST_REFRESH_SECONDS = 0.5  # until the job's first epoch is on screen: a click answers within ~2 s
+TEACHER_REFRESH_SECONDS = 5.0  # a teacher's page follows the class's queue while anyone's job is in it
 
 
-def runs_dir() -> Path:
+def server_options() -> argparse.Namespace:
+    """What the server was started with, after ``--``: the run folder, how many jobs train at once, teacher mode."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs-dir", default=None)
+    parser.add_argument("--max-jobs", type=int, default=None)
+    parser.add_argument("--teacher", action="store_true")
     known, _ = parser.parse_known_args(sys.argv[1:])
-    return Path(known.runs_dir) if known.runs_dir else runs_dir_from_env()
+    known.runs_dir = Path(known.runs_dir) if known.runs_dir else runs_dir_from_env()
+    return known
 
 
 @st.cache_resource
-def job_board() -> JobBoard:
-    """One board per server process: every page sees the job in training, and a reload finds it still running."""
-    return JobBoard()
+def job_board(root: str, max_jobs: int | None) -> JobBoard:
+    """One board per server and run folder: every page sees the queue, and a reload finds its job still there."""
+    return JobBoard(root, max_jobs)
+
+
+@st.cache_resource
+def store_view(root: str) -> StoreView:
+    """One copy of the run store per server, brought up to date from the change feed on each page run."""
+    return StoreView(RunStore(root))
 
 
 def page_owner() -> str:
@@ -61,39 +77,53 @@ def demo(store: RunStore, board: JobBoard, owner: str) -> None:
         try:
             configs = [ComparisonConfig()]
             preflight(configs)
-            follow(board.launch(Job(configs, store, label="default demo", in_process=True, owner=owner)))
+            follow(board.launch(Job(configs, store, label="default demo", in_process=True, owner=owner,
+                                    name=st.session_state.get("student_name", ""))))
         except WorkbenchError as exc:
             st.session_state["launch_error"] = str(exc)
         st.rerun()
 
 
 def job_records(store: RunStore, job: Job) -> list:
-    """Only the running job's records: the refresh during training reads two files, not the whole store."""
+    """Only this job's records: the refresh during training reads two files, not the whole store."""
     rows, _ = store.list_runs(comparison_id=job.comparison_ids)
     return [store.load(row["run_id"]) for row in rows]
 
 
+def refresh_every(mine: Job | None, first_epoch_due: bool, board: JobBoard, teacher: bool) -> float | None:
+    """Fast until this page's first epoch shows, slower while it waits in line or trains, never when idle."""
+    if mine is not None:
+        return FIRST_REFRESH_SECONDS if first_epoch_due and mine.state == "running" else REFRESH_SECONDS
+    return TEACHER_REFRESH_SECONDS if teacher and board.active() is not None else None
+
+
 def main() -> None:
     st.set_page_config(page_title="Transfer Workbench", layout="wide")
-    store, board, owner = RunStore(runs_dir()), job_board(), page_owner()
+    server = server_options()
+    store, owner = RunStore(server.runs_dir), page_owner()
+    board, view = job_board(str(store.root), server.max_jobs), store_view(str(store.root))
     st.title("Transfer Workbench")
     st.caption(f"Fine-tune a pre-trained CNN and train it from scratch under identical conditions. "
-               f"Runs saved in `{store.root.resolve()}`")
-    records, problems = store.scan()
+               f"Runs saved in `{store.root.resolve()}`" + (" · teacher mode" if server.teacher else ""))
+    records, problems = view.refresh()
     recorded = group_comparisons(records)
     restore(board, owner)
     sidebar(store, board, owner, {r.config["dataset"]: len(r.classes) for r in records if r.classes})
-    running = board.running()
-    if running is None:
+    mine = board.active(owner)
+    if not board.training():
         prepare_worker()  # the next job's worker imports the engine now, not after the click
-    first_epoch_due = running is not None and not any(r.epochs for r in job_records(store, running))
+    first_epoch_due = mine is not None and not any(r.epochs for r in job_records(store, mine))
+    waiting = mine is not None and mine.state == "queued"
 
-    @st.fragment(run_every=None if running is None else FIRST_REFRESH_SECONDS if first_epoch_due else REFRESH_SECONDS)
+    @st.fragment(run_every=refresh_every(mine, first_epoch_due, board, server.teacher))
     def live() -> None:
-        job = board.running()
-        if running is not None and job is None:
+        job = board.active(owner)
+        if mine is not None and job is None:
             st.rerun()  # the job just ended: draw the whole page once, with costs and downloads
-        progress(job or board.latest(owner), owner)
+        if waiting and job is not None and job.state == "running":
+            st.rerun()  # out of the line: the faster refresh until its first epoch shows
+        progress(job or board.latest(owner), board, owner)
+        queue_panel(board, owner, server.teacher)
         comparisons = recorded
         if job is not None:
             training = job_records(store, job)
@@ -109,13 +139,15 @@ def main() -> None:
             comparison = pick_comparison(comparisons, job)
             show_comparison(store, comparison, live=comparison.comparison_id in job.comparison_ids)
             return
-        curves, history, inside, explorer = st.tabs(["Transfer vs scratch", "Compare runs", "Inside the networks",
-                                                     "Backbones"])
+        curves, history, board_tab, inside, explorer = st.tabs(
+            ["Transfer vs scratch", "Compare runs", "Class board", "Inside the networks", "Backbones"])
         with curves:
             comparison = pick_comparison(comparisons, board.latest(owner))
             show_comparison(store, comparison, live=False)
         with history:
             compare_runs(store, comparisons, problems)
+        with board_tab:
+            class_board(view, board, server.teacher)
         with inside:
             inside_tab(store, comparison)
         with explorer:

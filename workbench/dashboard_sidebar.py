@@ -23,7 +23,8 @@ from workbench.weights import weights_status
 
 GROUPS = {"finetuning": "discriminative rates and gradual unfreezing", "training": "training details"}
 FOLDER = "your image folder"
-FORM_KEYS = ("dataset_folder", "mode", "sweep")  # what the sidebar holds besides the options
+NO_GRID = "nothing else"
+FORM_KEYS = ("dataset_folder", "mode", "sweep", "sweep2", "student_name")  # what the sidebar holds besides the options
 
 
 def _clamp(key: str, allowed: list) -> None:
@@ -136,39 +137,57 @@ def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[st
         key = sweep_key(sweep, backbone)
         st.session_state.setdefault(key, sweep_hint(sweep, backbone))
         bar.text_input("values", key=key, help="separated by spaces; each value is one real comparison")
+        others = [NO_GRID] + [name for name in SWEEPABLE if name != sweep]
+        _clamp_choice("sweep2", others)
+        sweep2 = bar.selectbox("and over (a grid of every pair)", others, key="sweep2",
+                               format_func=lambda n: n if n == NO_GRID else option(n).label)
+        if sweep2 != NO_GRID:
+            key2 = sweep_key(sweep2, backbone)
+            st.session_state.setdefault(key2, sweep_hint(sweep2, backbone))
+            bar.text_input("values ", key=key2, help="every value of the first setting with each of these")
     launch_controls(store, board, owner)
 
 
+def _clamp_choice(key: str, allowed: list) -> None:
+    if st.session_state.get(key) not in allowed:
+        st.session_state[key] = allowed[0]
+
+
 def launch_controls(store: RunStore, board: JobBoard, owner: str) -> None:
-    running = board.running()
+    """Name, Launch and Stop. Launch joins the queue; Stop reaches only this page's own job."""
+    st.sidebar.text_input("your name (shown on the class board)", key="student_name", max_chars=40,
+                          placeholder="optional")
+    mine = board.active(owner)
     left, right = st.sidebar.columns(2)
-    left.button("Launch", type="primary", disabled=running is not None, key="launch",
-                on_click=launch, args=(store, board, owner))
-    mine = running is not None and running.owner == owner
-    right.button("Stop", disabled=not mine, key="stop", on_click=running.stop if mine else None,
-                 help=None if mine or running is None else "launched from another page")
-    if running is not None and not mine:
-        st.sidebar.caption("a job launched from another page is training; Launch when it ends")
+    left.button("Launch", type="primary", disabled=mine is not None, key="launch",
+                on_click=launch, args=(store, board, owner),
+                help="your job is in line or training; stop it or wait for it" if mine else None)
+    right.button("Stop", disabled=mine is None, key="stop", on_click=mine.stop if mine else None)
     if st.session_state.get("launch_error"):
         st.sidebar.error(st.session_state["launch_error"])
     last = board.latest(owner)
-    if last is not None and not last.running and last.state == "failed":
+    if last is not None and last.state == "failed":
         st.sidebar.error(f"the last job stopped: {last.error}")
 
 
 def launch(store: RunStore, board: JobBoard, owner: str) -> None:
-    """Launch's callback: check, start, and show the new comparison (runs before the page redraws)."""
+    """Launch's callback: check, queue, and show the new comparison (runs before the page redraws)."""
     st.session_state["launch_error"] = None
     values = form_values()
     sweep = st.session_state.get("sweep") if st.session_state.get("mode") == "sweep" else None
-    keys = [*values, *FORM_KEYS] + ([sweep_key(sweep, values["backbone"])] if sweep else [])
-    label = f"sweep over {option(sweep).label}" if sweep else "comparison"
+    sweep2 = st.session_state.get("sweep2", NO_GRID) if sweep else NO_GRID
+    sweep2 = None if sweep2 == NO_GRID else sweep2
+    swept = [sweep_key(p, values["backbone"]) for p in (sweep, sweep2) if p]
+    keys = [*values, *FORM_KEYS, *swept]
+    label = (f"grid over {option(sweep).label} × {option(sweep2).label}" if sweep2 else
+             f"sweep over {option(sweep).label}" if sweep else "comparison")
     try:
-        configs = configs_from_values(values, sweep, st.session_state.get(keys[-1], "") if sweep else "")
+        texts = [st.session_state.get(k, "") for k in swept] + ["", ""]
+        configs = configs_from_values(values, sweep, texts[0], sweep2, texts[1])
         preflight(configs)
         settings = {k: st.session_state[k] for k in keys if k in st.session_state}
         job = board.launch(Job(configs, store, label=label, in_process=True, owner=owner, settings=settings,
-                               sweep=sweep))
+                               sweep=sweep, sweep2=sweep2, name=st.session_state.get("student_name", "")))
     except WorkbenchError as exc:
         st.session_state["launch_error"] = str(exc)
         return
@@ -189,5 +208,5 @@ def restore(board: JobBoard, owner: str) -> None:
     job = board.latest(owner)
     if job is not None:
         st.session_state.update(job.settings)
-        if job.running:
+        if job.active:
             follow(job)

@@ -10,28 +10,39 @@ import pandas as pd
 import streamlit as st
 
 from workbench import plots
-from workbench.experiment import Comparison, sweep_groups, sweep_points
-from workbench.jobs import Job
+from workbench.experiment import Comparison, GridGroup, grid_groups, sweep_groups, sweep_points
+from workbench.jobs import Job, JobBoard
 from workbench.metrics import ACCURACIES
 from workbench.options import SWEEPABLE, option
 from workbench.report import comparison_label, comparison_rows, settings_text, verdict
 from workbench.runs import RunStore
+from workbench.sweep_plots import TITLES, sweep_heatmap
 
-def progress(job: Job | None, owner: str) -> None:
-    """The running job's progress for everyone; how it ended only for the page that launched it."""
-    if job is None:
+def progress(job: Job | None, board: JobBoard, owner: str) -> None:
+    """This page's job: its place in line, its progress, or how it ended."""
+    if job is None or job.owner != owner:
         return
-    if job.running:
+    if job.state == "queued":
+        where, training = board.position(job), len(board.queue.jobs(("running",)))
+        st.progress(0.0, text=f"{job.label}: waiting for a training slot, number {where or '?'} in line "
+                              f"({training} training now, at most {board.max_jobs} at once)")
+    elif job.running:
         st.progress(job.progress, text=f"{job.label}: {job.message}")
-    elif job.owner == owner and job.state == "interrupted":
+    elif job.state == "interrupted":
         st.warning(f"{job.label} stopped; every finished epoch was saved")
+    elif job.state == "cancelled":
+        st.info(f"{job.label} left the queue before it started")
 
 
 def sweep_so_far(job: Job | None, comparisons: dict[str, Comparison]) -> None:
     """While a sweep runs, its finished points, at the top of the page."""
-    if job is None or job.sweep is None or not job.running:
+    if job is None or job.sweep is None or not job.running:  # (a queued sweep has no points yet)
         return
     finished = [comparisons[c] for c in job.comparison_ids[:job.current] if c in comparisons]
+    if job.sweep2 and finished:
+        st.subheader(f"grid so far: {option(job.sweep).label} × {option(job.sweep2).label}")
+        st.plotly_chart(sweep_heatmap(finished, job.sweep, job.sweep2), key="grid-live")
+        return
     points = sweep_points(finished, job.sweep)
     if points:
         st.subheader(f"sweep so far: accuracy against {option(job.sweep).label}")
@@ -137,6 +148,7 @@ def compare_runs(store: RunStore, comparisons: dict[str, Comparison], problems: 
             st.subheader(f"accuracy against {option(parameter).label}")
             st.caption(f"{len(group.points)} comparisons; held fixed: {settings_text(group.fixed)}")
             st.plotly_chart(plots.sweep_curve(group.points, parameter, metric), key=f"sweep-{parameter}-{index}")
+    drawn += grid_heatmaps(grid_groups(loaded), metric, "compare")
     if not drawn:
         st.info("No two of these comparisons differ in exactly one setting, so no line can be drawn honestly. "
                 "A sweep (sidebar: what to run, sweep) gives such a line.")
@@ -144,3 +156,14 @@ def compare_runs(store: RunStore, comparisons: dict[str, Comparison], problems: 
     if run_ids:
         st.download_button("selected runs as CSV", lambda: store.export_csv(run_ids), "runs.csv", "text/csv",
                            key="store_csv")
+
+
+def grid_heatmaps(groups: list[GridGroup], metric: str, key: str) -> int:
+    """A heatmap per two-setting grid, of transfer, scratch, or what pre-training bought; how many were drawn."""
+    for index, group in enumerate(groups):
+        st.subheader(f"{option(group.parameter).label} × {option(group.parameter2).label}")
+        st.caption(f"{len(group.comparisons)} comparisons; held fixed: {settings_text(group.fixed)}")
+        role = st.radio("show", list(TITLES), format_func=TITLES.get, horizontal=True, key=f"{key}-grid-role-{index}")
+        st.plotly_chart(sweep_heatmap(group.comparisons, group.parameter, group.parameter2, metric, role),
+                        key=f"{key}-grid-{index}")
+    return len(groups)

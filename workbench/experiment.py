@@ -170,8 +170,10 @@ def sweep_points(comparisons: list[Comparison], parameter: str) -> list[dict]:
     return points
 
 
-def configs_from_values(values: dict, sweep: str | None = None, sweep_values: str = "") -> list[ComparisonConfig]:
-    """What a form asks for, as validated comparisons: one, or one per value of ``sweep``.
+def configs_from_values(values: dict, sweep: str | None = None, sweep_values: str = "", sweep2: str | None = None,
+                        sweep_values2: str = "") -> list[ComparisonConfig]:
+    """What a form asks for, as validated comparisons: one, one per value of ``sweep``, or with ``sweep2``
+    one per pair of values (a grid, ``sweep`` outermost, as `workbench sweep --param2` lays it out).
 
     ``values`` maps option names to what the form holds (seeds as text); options it leaves out keep
     their defaults. The dashboard and the notebook panels both build their configs here.
@@ -182,7 +184,18 @@ def configs_from_values(values: dict, sweep: str | None = None, sweep_values: st
                             seeds=option("seeds").parse(seeds) if isinstance(seeds, str) else list(seeds))
     if sweep is None:
         return [base.validate()]
-    return sweep_configs(base, sweep, parse_sweep_values(sweep_values, sweep))
+    return grid_configs(base, sweep, parse_sweep_values(sweep_values, sweep), sweep2,
+                        parse_sweep_values(sweep_values2, sweep2) if sweep2 else None)
+
+
+def grid_configs(base: ComparisonConfig, parameter: str, values: list, parameter2: str | None = None,
+                 values2: list | None = None) -> list[ComparisonConfig]:
+    """Every value of ``parameter``, or every pair with ``parameter2`` (first parameter outermost)."""
+    if parameter2 is None:
+        return sweep_configs(base, parameter, values)
+    if parameter2 == parameter:
+        raise ConfigError(f"a grid sweeps two different settings; {option(parameter).label} is given twice")
+    return [c for outer in sweep_configs(base, parameter, values) for c in sweep_configs(outer, parameter2, values2)]
 
 
 def settings(comparison: Comparison) -> dict:
@@ -200,20 +213,68 @@ class SweepGroup:
     points: list[dict]  # `sweep_points` of the members, one per comparison
 
 
-def sweep_groups(comparisons: list[Comparison], parameter: str) -> list[SweepGroup]:
+def sweep_groups(comparisons: list[Comparison], parameter: str, pool: bool = False) -> list[SweepGroup]:
     """Group comparisons that match on every setting but ``parameter`` and take two or more values of it.
 
     A comparison with other epochs, image size or BatchNorm policy is not on the same line as a
-    freeze-depth sweep: joining them would draw a trend that no single setting caused.
+    freeze-depth sweep: joining them would draw a trend that no single setting caused. With ``pool``
+    (a class's comparisons: several people may run the same value, with their own seeds) the seeds
+    may differ too, and each value becomes one point over every run at it (`pooled_point`).
     """
+    ignored = {parameter, "seeds"} if pool else {parameter}
     buckets: dict[str, list[Comparison]] = {}
     for comparison in comparisons:
         if comparison.transfer:
-            rest = {k: v for k, v in settings(comparison).items() if k != parameter}
+            rest = {k: v for k, v in settings(comparison).items() if k not in ignored}
             buckets.setdefault(repr(sorted(rest.items())), []).append(comparison)
     groups = []
     for members in buckets.values():
-        if len({settings(c)[parameter] for c in members}) > 1:
-            fixed = {k: v for k, v in settings(members[0]).items() if k != parameter}
-            groups.append(SweepGroup(parameter, fixed, sweep_points(members, parameter)))
+        values = list(dict.fromkeys(settings(c)[parameter] for c in members))
+        if len(values) > 1:
+            fixed = {k: v for k, v in settings(members[0]).items() if k not in ignored}
+            points = ([pooled_point([c for c in members if settings(c)[parameter] == v], parameter, v)
+                       for v in values] if pool else sweep_points(members, parameter))
+            groups.append(SweepGroup(parameter, fixed, points))
     return groups
+
+
+@dataclass
+class GridGroup:
+    """Comparisons that differ in two settings only, with two or more values of each: one heatmap."""
+
+    parameter: str
+    parameter2: str
+    fixed: dict
+    comparisons: list[Comparison]
+
+
+def grid_groups(comparisons: list[Comparison], pool: bool = False) -> list[GridGroup]:
+    """Every honest two-setting grid among ``comparisons`` (seeds may differ too with ``pool``)."""
+    groups = []
+    for i, parameter in enumerate(SWEEPABLE):
+        for parameter2 in SWEEPABLE[i + 1:]:
+            ignored = {parameter, parameter2} | ({"seeds"} if pool else set())
+            buckets: dict[str, list[Comparison]] = {}
+            for comparison in comparisons:
+                if comparison.transfer:
+                    rest = {k: v for k, v in settings(comparison).items() if k not in ignored}
+                    buckets.setdefault(repr(sorted(rest.items())), []).append(comparison)
+            for members in buckets.values():
+                if all(len({settings(c)[p] for c in members}) > 1 for p in (parameter, parameter2)):
+                    fixed = {k: v for k, v in settings(members[0]).items() if k not in ignored}
+                    groups.append(GridGroup(parameter, parameter2, fixed, members))
+    return groups
+
+
+def pooled_point(comparisons: list[Comparison], parameter: str, value) -> dict:
+    """One sweep point from every run of these comparisons: mean and spread over all their seeds.
+
+    A run reused by another comparison is the same training, so it counts once.
+    """
+    def distinct(records: list[RunRecord]) -> list[RunRecord]:
+        return list({r.reused_from or r.run_id: r for r in records}.values())
+
+    return {parameter: value, "comparisons": len(comparisons),
+            "comparison_id": comparisons[0].comparison_id,
+            "transfer": aggregate(distinct([r for c in comparisons for r in c.transfer])),
+            "scratch": aggregate(distinct([r for c in comparisons for r in c.scratch]))}

@@ -17,9 +17,10 @@ epoch follows the click within about a second. The job and its events travel as 
 over the worker's stdin and stdout; a line on stdin (or its closing) asks it to stop.
 
 Either way the worker reports through the same events and results are read back from the run
-store, so the UI code is the same. A `JobBoard` holds one server's jobs: one trains at a time,
-and each remembers who launched it (``owner``), so a UI shows its errors and Stop button to
-that person only.
+store, so the UI code is the same. A `JobBoard` holds one server's jobs in the run folder's queue
+(`workbench.job_queue`, shared with the CLI): at most K train at once, the others wait in line,
+and each remembers who launched it (``owner``, a display ``name``), so a UI shows its position,
+errors and Stop button to that person only.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from typing import Callable
 
 from workbench.config import ComparisonConfig, RunConfig
 from workbench.errors import WorkbenchError
 from workbench.experiment import Comparison, group_comparisons, run_comparison
+from workbench.job_queue import JobQueue, default_max_jobs, threads_per_job
 from workbench.records import RunRecord
 from workbench.runs import RunStore, new_id
 from workbench.train import Hooks, StopRequested, train_run
@@ -120,6 +123,10 @@ def serve() -> None:
     if not line:
         return  # the server went away before it needed this worker
     request = json.loads(line)
+    if request.get("threads"):
+        import torch
+
+        torch.set_num_threads(request["threads"])  # the cores shared out between the jobs training at once
     stop = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
     configs = [ComparisonConfig(RunConfig.from_dict(c["transfer"]), c["scratch_lr"], c["seeds"])
@@ -168,21 +175,24 @@ def _take_worker() -> subprocess.Popen:
 class Job:
     """One or more comparisons (a sweep is several) trained in order in the background.
 
-    ``owner`` is whoever launched it (a UI's session id), ``settings`` what they asked for in the
-    UI's own terms and ``sweep`` the swept option, if any: a reloaded page can show them again.
+    ``owner`` is whoever launched it (a UI's session id) and ``name`` what they call themselves,
+    ``settings`` what they asked for in the UI's own terms and ``sweep`` (``sweep2``) the swept options, if any:
+    a reloaded page can show them again.
     """
 
     def __init__(self, configs: list[ComparisonConfig], store: RunStore,
                  on_epoch: Callable[[RunRecord], None] | None = None, label: str = "comparison",
                  in_process: bool = False, owner: str | None = None, settings: dict | None = None,
-                 sweep: str | None = None):
+                 sweep: str | None = None, name: str = "", sweep2: str | None = None):
         if in_process and on_epoch is not None:
             raise ValueError("on_epoch callbacks need a thread job; a process job reports through the store")
         self.configs, self.store, self.label = configs, store, label
-        self.owner, self.settings, self.sweep = owner, settings or {}, sweep
-        self.state = "queued"  # queued, running, completed, interrupted, failed
+        self.owner, self.name, self.settings, self.sweep, self.sweep2 = owner, name, settings or {}, sweep, sweep2
+        self.state = "queued"  # queued, running, completed, interrupted, failed, cancelled
+        self.job_id: str | None = None  # its row in the run folder's queue, once a board has queued it
+        self.queue: JobQueue | None = None
         self.error: str | None = None
-        self.message = "starting"
+        self.message = "waiting for a training slot"
         self.progress = 0.0
         self.comparison_ids = [new_id("c-") for _ in configs]  # named now, so a UI can show them at once
         self.current = 0  # index of the comparison in training
@@ -191,6 +201,7 @@ class Job:
         self._events: queue.Queue = queue.Queue()
         self._process: subprocess.Popen | None = None
         self._stop = threading.Event()
+        self.state_lock = threading.Lock()  # a Stop and the board's start never cross
         if in_process:
             self._worker = threading.Thread(target=self._read_worker, name=f"workbench-{label}", daemon=True)
         else:
@@ -198,18 +209,26 @@ class Job:
             self._worker = threading.Thread(target=_execute, args=args, name=f"workbench-{label}", daemon=True)
         self._in_process = in_process
 
-    def start(self) -> "Job":
-        self.state = "running"
+    def start(self, threads: int | None = None) -> "Job":
+        """Train now (a process job with ``threads`` torch threads, or the worker's default)."""
+        self.state, self.message = "running", "starting"
         if self._in_process:
             self._process = _take_worker()
             request = {"configs": [c.to_dict() for c in self.configs], "comparison_ids": self.comparison_ids,
-                       "runs_dir": str(self.store.root)}
+                       "runs_dir": str(self.store.root), "threads": threads}
             self._process.stdin.write(json.dumps(request) + "\n")
             self._process.stdin.flush()
         self._worker.start()
         return self
 
     def stop(self) -> None:
+        """Stop training (the run in progress is saved as interrupted), or leave the queue if still waiting."""
+        with self.state_lock:
+            if self.state == "queued":
+                self.state, self.message = "cancelled", "stopped before it started"
+                if self.queue is not None:
+                    self.queue.finish(self.job_id, "cancelled")  # the line moves up now, not at the board's next look
+                return
         self._stop.set()
         if self._process is not None:
             try:
@@ -219,7 +238,12 @@ class Job:
                 pass  # the worker has already ended
 
     def wait(self, timeout: float | None = None) -> "Job":
-        self._worker.join(timeout)
+        """Wait for a started job to end (a queued job waits for its board to start it)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.state == "queued" and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.05)
+        if self._worker.ident is not None:
+            self._worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         self._drain()
         return self
 
@@ -229,6 +253,11 @@ class Job:
         return self.state == "running"
 
     @property
+    def active(self) -> bool:
+        """Waiting in line or training."""
+        return self.state == "queued" or self.running
+
+    @property
     def current_comparison(self) -> str:
         return self.comparison_ids[self.current]
 
@@ -236,7 +265,8 @@ class Job:
     def results(self) -> list[Comparison]:
         """The comparisons this job has recorded so far, read back from the run store."""
         self._drain()
-        recorded = group_comparisons(self.store.scan()[0])
+        rows, _ = self.store.list_runs(comparison_id=self.comparison_ids)
+        recorded = group_comparisons([self.store.load(row["run_id"]) for row in rows])
         return [recorded[c] for c in self.comparison_ids if c in recorded]
 
     def _read_worker(self) -> None:
@@ -256,7 +286,11 @@ class Job:
             while not self._events.empty():
                 self._apply(self._events.get_nowait())
             if self.state == "running":
-                self.state, self.message = "interrupted", "the worker ended unexpectedly; finished epochs were saved"
+                code = self._process.returncode if self._process is not None else None
+                self.state = "failed"
+                self.error = self.message = (f"the worker process ended unexpectedly (exit status {code}); "
+                                             "the finished epochs were saved")
+                fail_unfinished(self.store, self.comparison_ids, self.error)
 
     def _apply(self, event: tuple) -> None:
         kind = event[0]
@@ -274,23 +308,83 @@ class Job:
                 self.progress = 1.0
 
 
-class JobBoard:
-    """One server's jobs: one trains at a time (a queue can come later); each keeps its owner."""
+def fail_unfinished(store: RunStore, comparison_ids: list[str], error: str) -> None:
+    """Records left "running" by a worker that died are saved as failed, keeping their finished epochs."""
+    rows, _ = store.list_runs(comparison_id=comparison_ids, status="running")
+    for row in rows:
+        record = store.load(row["run_id"])
+        record.status, record.error = "failed", error
+        store.save(record)
 
-    def __init__(self):
+
+class JobBoard:
+    """One server's jobs, queued in its run folder: at most ``max_jobs`` train at once, in the order launched.
+
+    A thread starts each queued job when the queue gives it a slot and frees the slot when it ends;
+    the CLI's jobs in the same folder wait in the same line.
+    """
+
+    def __init__(self, root, max_jobs: int | None = None, poll_s: float = 0.2):
+        self.queue, self.max_jobs = JobQueue(root), max_jobs or default_max_jobs()
+        self.poll_s = poll_s
         self._jobs: list[Job] = []
         self._lock = threading.Lock()
+        self._scheduler: threading.Thread | None = None
+        self._ended: set[str] = set()
 
     def launch(self, job: Job) -> Job:
+        """Put ``job`` in line; it starts as soon as a slot is free (at once, on an idle board)."""
+        job.job_id = self.queue.add(job.owner or "", job.name, job.label, job.comparison_ids)
+        job.queue = self.queue
         with self._lock:
-            if self.running() is not None:
-                raise WorkbenchError("a job is already training; wait for it to finish or stop it first")
-            self._jobs.append(job.start())
+            self._jobs.append(job)
+            if self._scheduler is None or not self._scheduler.is_alive():
+                self._scheduler = threading.Thread(target=self._schedule, name="workbench-queue", daemon=True)
+                self._scheduler.start()
+        self.tick()
         return job
 
+    def tick(self) -> None:
+        """Start whoever the queue lets in; free the slot (or the place in line) of each job that ended."""
+        with self._lock:
+            for job in self._jobs:
+                if job.job_id is None or job.job_id in self._ended:
+                    continue
+                with job.state_lock:
+                    if job.state == "queued":
+                        if self.queue.try_start(job.job_id, self.max_jobs):
+                            job.start(threads_per_job(self.max_jobs))
+                            if any(j.state == "queued" for j in self._jobs):
+                                prepare_worker()  # the next in line starts warm too
+                        continue
+                if not job.running:
+                    self.queue.finish(job.job_id, job.state, job.error)
+                    self._ended.add(job.job_id)
+
+    def _schedule(self) -> None:
+        while any(job.active for job in list(self._jobs)):
+            self.tick()
+            time.sleep(self.poll_s)
+        self.tick()
+
     def running(self) -> Job | None:
+        """The newest job in training."""
         return next((job for job in reversed(self._jobs) if job.running), None)
 
+    def training(self) -> list[Job]:
+        return [job for job in self._jobs if job.running]
+
+    def active(self, owner: str | None = None) -> Job | None:
+        """The newest job of ``owner`` (of anyone, if None) waiting or training."""
+        return next((job for job in reversed(self._jobs) if (owner is None or job.owner == owner) and job.active),
+                    None)
+
     def latest(self, owner: str | None = None) -> Job | None:
-        """The newest job (of ``owner``, if given), running or ended."""
+        """The newest job (of ``owner``, if given), waiting, running or ended."""
         return next((job for job in reversed(self._jobs) if owner is None or job.owner == owner), None)
+
+    def find(self, job_id: str) -> Job | None:
+        return next((job for job in self._jobs if job.job_id == job_id), None)
+
+    def position(self, job: Job) -> int | None:
+        return self.queue.position(job.job_id) if job.state == "queued" and job.job_id else None

@@ -26,9 +26,14 @@ def add_commands(commands) -> None:
     """The two subcommands, on the CLI's subparsers."""
     dashboard = commands.add_parser(
         "dashboard", help="serve the dashboard (Streamlit options pass through, e.g. --server.port 8600)",
-        usage="workbench dashboard [--runs-dir PATH] [STREAMLIT OPTIONS]",
+        usage="workbench dashboard [--runs-dir PATH] [--max-jobs K] [--teacher] [STREAMLIT OPTIONS]",
         epilog="Other options go to `streamlit run` (see `python -m streamlit run --help`).")
     dashboard.add_argument("--runs-dir", default=None, help="run folder (default $WORKBENCH_RUNS or ./runs)")
+    dashboard.add_argument("--max-jobs", type=int, default=None, metavar="K",
+                           help="jobs that train at once, the rest wait in line (default: half the cores, "
+                                "or $WORKBENCH_MAX_JOBS)")
+    dashboard.add_argument("--teacher", action="store_true",
+                           help="teacher mode: every page can stop anyone's job (serve it on a port only you use)")
     dashboard.set_defaults(handler=cmd_dashboard, passes_unknown_options=True)
 
     notebooks = commands.add_parser("notebooks", help="copy the tutorial notebooks into DIR to work on")
@@ -37,10 +42,12 @@ def add_commands(commands) -> None:
     notebooks.set_defaults(handler=cmd_notebooks)
 
 
-def streamlit_command(streamlit_args: list[str], runs_dir: str | None = None) -> list[str]:
+def streamlit_command(streamlit_args: list[str], runs_dir: str | None = None, max_jobs: int | None = None,
+                      teacher: bool = False) -> list[str]:
     """``python -m streamlit run <packaged app>`` with this interpreter, so the app sees this install."""
     script = Path(__file__).with_name("dashboard_script.py")
-    app_args = ["--runs-dir", runs_dir] if runs_dir else []
+    app_args = (["--runs-dir", runs_dir] if runs_dir else []) + (["--max-jobs", str(max_jobs)] if max_jobs else []) \
+        + (["--teacher"] if teacher else [])
     if app_args and "--" not in streamlit_args:
         app_args.insert(0, "--")
     return [sys.executable, "-m", "streamlit", "run", str(script), *STREAMLIT_SETTINGS, *streamlit_args, *app_args]
@@ -48,7 +55,9 @@ def streamlit_command(streamlit_args: list[str], runs_dir: str | None = None) ->
 
 def cmd_dashboard(args: argparse.Namespace) -> NoReturn:
     """Become the Streamlit server: Ctrl-C, signals and the exit status are then Streamlit's own."""
-    command = streamlit_command(args.unknown_options, args.runs_dir)
+    if args.max_jobs is not None and args.max_jobs < 1:
+        raise WorkbenchError("--max-jobs must be 1 or more")
+    command = streamlit_command(args.unknown_options, args.runs_dir, args.max_jobs, args.teacher)
     os.execv(command[0], command)
 
 

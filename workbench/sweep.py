@@ -16,7 +16,7 @@ from typing import Callable
 
 from workbench.config import ComparisonConfig
 from workbench.errors import ConfigError
-from workbench.experiment import Comparison, sweep_configs
+from workbench.experiment import Comparison, grid_configs
 from workbench.metrics import BY_KEY
 from workbench.records import RunRecord
 from workbench.reuse import find_reusable, fingerprint, reuse_run
@@ -46,13 +46,9 @@ class Task:
 def sweep_grid(base: ComparisonConfig, parameter: str, values: list, parameter2: str | None = None,
                values2: list | None = None) -> list[SweepPoint]:
     """Every value of ``parameter``, or every pair with ``parameter2`` (first parameter outermost)."""
-    if parameter2 is None:
-        return [SweepPoint({parameter: getattr(c.transfer, parameter)}, c) for c in sweep_configs(base, parameter, values)]
-    if parameter2 == parameter:
-        raise ConfigError(f"a grid sweeps two different settings; {parameter} is given twice")
-    return [SweepPoint({parameter: getattr(outer.transfer, parameter), parameter2: getattr(c.transfer, parameter2)}, c)
-            for outer in sweep_configs(base, parameter, values)
-            for c in sweep_configs(outer, parameter2, values2 or [])]
+    swept = [parameter] + ([parameter2] if parameter2 else [])
+    return [SweepPoint({p: getattr(c.transfer, p) for p in swept}, c)
+            for c in grid_configs(base, parameter, values, parameter2, values2)]
 
 
 def _runs(config: ComparisonConfig):

@@ -34,6 +34,7 @@ def add_command(commands, add_run_options: Callable) -> None:
 def cmd_sweep(args) -> int:
     from workbench.cli_options import run_config
     from workbench.experiment import parse_sweep_values
+    from workbench.job_queue import queue_slot
     from workbench.preflight import preflight
     from workbench.report import sweep_table
     from workbench.runs import RunStore
@@ -45,8 +46,11 @@ def cmd_sweep(args) -> int:
     points = sweep_grid(base, args.param, parse_sweep_values(args.values, args.param), args.param2,
                         parse_sweep_values(args.values2, args.param2) if args.param2 else None)
     preflight([point.config for point in points])
-    comparisons = run_sweep(points, RunStore(args.runs_dir), args.executor, args.workers, reuse=not args.no_reuse,
-                            on_point_done=None if args.json else _say_done)
+    store = RunStore(args.runs_dir)
+    with queue_slot(store.root, f"sweep over {args.param}" + (f" and {args.param2}" if args.param2 else ""),
+                    [point.comparison_id for point in points]):
+        comparisons = run_sweep(points, store, args.executor, args.workers, reuse=not args.no_reuse,
+                                on_point_done=None if args.json else _say_done)
     rows = sweep_rows(points, comparisons)
     parameters = list(points[0].values)
     print(json.dumps({"parameters": parameters, "points": rows}, indent=1) if args.json

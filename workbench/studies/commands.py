@@ -32,6 +32,7 @@ def add_commands(commands) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from workbench.job_queue import queue_slot
     from workbench.runs import RunStore
     from workbench.studies import STUDIES, run_study
     from workbench.studies.report import study_text
@@ -44,7 +45,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"done: {point.arm} at {point.x} (seed {seed})", file=sys.stderr)
 
-    result = run_study(study, RunStore(args.runs_dir), list(range(args.seeds)), args.quick, on_point=say)
+    store = RunStore(args.runs_dir)
+    with queue_slot(store.root, f"study {study.name}"):
+        result = run_study(study, store, list(range(args.seeds)), args.quick, on_point=say)
     data = result.to_dict()
     if args.html:
         from workbench.study_plots import study_figure

@@ -1,4 +1,5 @@
-"""The sweep panel: one real comparison per value of any sweepable option, plotted as they finish."""
+"""The sweep panel: one real comparison per value of any sweepable option (or pair of two: a grid), plotted as
+they finish: a curve for one setting, a heatmap for two."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import plotly.graph_objects as go
 
 from workbench import plots
 from workbench.config import ComparisonConfig, RunConfig
-from workbench.experiment import Comparison, group_comparisons, parse_sweep_values, sweep_configs, sweep_points
+from workbench.experiment import Comparison, grid_configs, group_comparisons, parse_sweep_values, sweep_points
 from workbench.jobs import Job
 from workbench.lr_finder import LRFinderResult, find_lr
 from workbench.metrics import ACCURACIES
 from workbench.options import SWEEPABLE, option, sweep_hint
 from workbench.records import RunRecord
 from workbench.runs import RunStore
+from workbench.sweep_plots import sweep_heatmap
 from workbench.widgets.controls import STYLE, WIDE, toggles
 from workbench.widgets.job_panel import JobPanel
 from workbench.widgets.views import FigureView, figure_bundle
@@ -23,13 +25,20 @@ class SweepPanel(JobPanel):
     """Sweep any sweepable option around ``base``; each point is a transfer-vs-scratch comparison."""
 
     def __init__(self, base: ComparisonConfig | None = None, store: RunStore | None = None,
-                 parameter: str = "freeze_depth", values: str = ""):
+                 parameter: str = "freeze_depth", values: str = "", parameter2: str | None = None,
+                 values2: str = ""):
         self.base = base or ComparisonConfig()
         backbone = self.base.transfer.backbone
         self.parameter = w.Dropdown(options=[(option(name).label, name) for name in SWEEPABLE], value=parameter,
                                     description="sweep over", style=STYLE, layout=WIDE)
         self.values = w.Text(value=values or sweep_hint(parameter, backbone), description="values", style=STYLE,
                              layout=WIDE, continuous_update=False)
+        self.parameter2 = w.Dropdown(options=[("nothing else", None)] + [(option(n).label, n) for n in SWEEPABLE],
+                                     value=parameter2, description="and over (a grid)", style=STYLE, layout=WIDE)
+        self.values2 = w.Text(value=values2 or (sweep_hint(parameter2, backbone) if parameter2 else ""),
+                              description="values", style=STYLE, layout=WIDE, continuous_update=False)
+        self.parameter2.observe(lambda change: setattr(self.values2, "value", sweep_hint(change["new"], backbone)
+                                                       if change["new"] else ""), "value")
         self.metric = toggles(options=[(m.label, m.key) for m in ACCURACIES], value="test_acc", description="accuracy")
         self.figure_view = FigureView()
         self.result: list[Comparison] = []
@@ -38,14 +47,17 @@ class SweepPanel(JobPanel):
         self.parameter.observe(lambda change: setattr(self.values, "value", sweep_hint(change["new"], backbone)),
                                "value")
         self.metric.observe(lambda _: self._plot(), "value")
-        super().__init__([self.parameter, self.values], [self.metric, self.figure_view], store)
+        super().__init__([self.parameter, self.values, self.parameter2, self.values2], [self.metric, self.figure_view],
+                         store)
 
     @property
     def figure(self) -> go.Figure | None:
         return self.figure_view.figure
 
     def _configs(self) -> list[ComparisonConfig]:
-        return sweep_configs(self.base, self.parameter.value, parse_sweep_values(self.values.value, self.parameter.value))
+        second = self.parameter2.value
+        return grid_configs(self.base, self.parameter.value, parse_sweep_values(self.values.value, self.parameter.value),
+                            second, parse_sweep_values(self.values2.value, second) if second else None)
 
     def _clear(self) -> None:
         self.result, self.points, self._live = [], [], {}
@@ -66,7 +78,13 @@ class SweepPanel(JobPanel):
         self.points = sweep_points(self.result, self.parameter.value)
         ready = any(p[role].get(self.metric.value) is not None for p in self.points for role in ("transfer", "scratch")
                     if p.get(role))
-        self.figure_view.show(plots.sweep_curve(self.points, self.parameter.value, self.metric.value) if ready else None)
+        if not ready:
+            self.figure_view.show(None)
+        elif self.parameter2.value:
+            self.figure_view.show(sweep_heatmap(self.result, self.parameter.value, self.parameter2.value,
+                                                self.metric.value, "gain"))
+        else:
+            self.figure_view.show(plots.sweep_curve(self.points, self.parameter.value, self.metric.value))
         if self.copied:  # the final results also show as plain outputs: refresh them
             self._leave_copies()
 
