@@ -231,3 +231,21 @@ def test_stop_belongs_to_its_page_and_a_reload_brings_back_its_settings(app, mon
     assert not reload.button(key="launch").disabled
     stranger.run()
     assert not any("stopped" in w.value for w in stranger.warning)  # the stop is told to its own page only
+
+
+def test_a_teacher_page_stops_anyones_job(app, monkeypatch):
+    at, store = app
+    _tiny(at, epochs=200)
+    at.button(key="launch").click().run()
+    deadline = time.time() + 180
+    while time.time() < deadline and not any(r.epochs for r in store.scan()[0]):
+        time.sleep(0.3)
+    monkeypatch.setattr("sys.argv", ["dashboard.py", "--teacher"])
+    teacher = _page("the-teacher")
+    (job,) = JobQueue(store.root).jobs()
+    assert any("teacher mode" in c.value for c in teacher.caption)
+    assert any("training queue" in e.label and e.proto.expanded for e in teacher.expander)
+    teacher.button(key=f"stop-{job['job_id']}").click().run()
+    _wait_for(store, 1)
+    (record,) = store.scan()[0]
+    assert record.status == "interrupted" and JobQueue(store.root).jobs()[0]["state"] == "interrupted"

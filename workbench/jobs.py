@@ -142,9 +142,20 @@ def _start_worker() -> subprocess.Popen:
     return subprocess.Popen(WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 
 
+# What a worker reads from its environment: weights and caches, threads, devices, the workbench's own
+# settings (the run folder goes in the request). Other variables change under a server without mattering
+# (pytest's current test, OpenMP's KMP_* set by importing torch): comparing those started a new worker,
+# with its warm-up epoch, on every page run.
+_WORKER_ENV = ("WORKBENCH_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "CUDA_", "HOME", "XDG_", "PATH", "PYTHON")
+
+
+def _worker_env() -> dict:
+    return {k: v for k, v in os.environ.items() if k.startswith(_WORKER_ENV) and k != "WORKBENCH_RUNS"}
+
+
 def _ready(spare: tuple[subprocess.Popen, dict] | None) -> bool:
-    """A prepared worker can take a job if it is alive and was started with the environment we have now."""
-    return spare is not None and spare[0].poll() is None and spare[1] == dict(os.environ)
+    """A prepared worker can take a job if it is alive and was started with the settings we have now."""
+    return spare is not None and spare[0].poll() is None and spare[1] == _worker_env()
 
 
 def prepare_worker() -> None:
@@ -154,7 +165,7 @@ def prepare_worker() -> None:
         if not _ready(_spare):
             if _spare is not None:
                 _spare[0].stdin.close()  # it ends when its input does
-            _spare = (_start_worker(), dict(os.environ))
+            _spare = (_start_worker(), _worker_env())
 
 
 def _take_worker() -> subprocess.Popen:
