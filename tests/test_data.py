@@ -55,7 +55,7 @@ def test_train_per_class_subsamples_and_refuses_more_than_exists():
     labels = np.repeat(np.arange(3), 20)
     splits = make_splits(labels, seed=0, train_per_class=4)
     assert np.bincount(labels[splits["train"]]).tolist() == [4, 4, 4]
-    with pytest.raises(DataError, match="use --train-per-class 12 or less"):
+    with pytest.raises(DataError, match=r"labels per class \(--train-per-class\) is .* set it to 12 or less"):
         make_splits(labels, seed=0, train_per_class=50)
 
 

@@ -64,8 +64,8 @@ def _per_class(indices: np.ndarray, labels: np.ndarray, count: int, rng: np.rand
         members = rng.permutation(indices[labels[indices] == label])
         if strict and len(members) < count:
             raise DataError(
-                f"train_per_class={count} but class {label} has only {len(members)} training images; "
-                f"use --train-per-class {min_train_count(indices, labels)} or less"
+                f"labels per class (--train-per-class) is {count}, but class {label} has only {len(members)} "
+                f"training images; set it to {min_train_count(indices, labels)} or less"
             )
         kept.append(members[:count])
     return np.concatenate(kept)
