@@ -68,6 +68,16 @@ def test_an_identical_run_is_reused_and_says_so_and_no_reuse_trains_it(one_epoch
     assert again.scratch[0].epochs[0].epoch_s != source.epochs[0].epoch_s  # really trained again
 
 
+def test_a_run_whose_weights_were_pruned_is_reused_only_where_nobody_needs_the_weights(one_epoch, store):
+    first = run_comparison(ComparisonConfig(one_epoch), store)
+    store.prune_checkpoints(0)  # as after 20 newer comparisons
+    assert not store.checkpoint_path(first.transfer[0].run_id).is_file()
+    numbers = run_comparison(ComparisonConfig(one_epoch), store)  # a sweep, a study: the record is enough
+    assert numbers.transfer[0].reused_from == first.transfer[0].run_id
+    views = run_comparison(ComparisonConfig(one_epoch), store, keep_weights=True)  # the Inside views follow
+    assert views.transfer[0].reused_from is None and store.checkpoint_path(views.transfer[0].run_id).is_file()
+
+
 # --- grids -----------------------------------------------------------------------------------------
 
 

@@ -51,7 +51,7 @@ def cmd_compare(args) -> int:
     store, comparison_id = _store(args), new_id("c-")
     with queue_slot(store.root, "comparison", [comparison_id]):
         comparison = run_comparison(config, store, hooks_for=ProgressBars(args.json), reuse=not args.no_reuse,
-                                    comparison_id=comparison_id)
+                                    comparison_id=comparison_id, keep_weights=True)
     summary = comparison.summary()
     print(json.dumps(summary, indent=1) if args.json else comparison_table(summary))
     return 0

@@ -103,15 +103,15 @@ def _board(comparisons: dict[str, Comparison], owners: dict[str, dict]) -> None:
     if not drawn:
         st.info("No line yet: the class's comparisons do not yet differ in exactly one setting. When each person "
                 "keeps the defaults and changes one setting (say, freeze depth), the class's curve appears here.")
-    rows = []
+    rows, finished_ids = [], {c.comparison_id for c in finished}
     for comparison in comparisons.values():
         summary = comparison.summary()
         who = owners.get(comparison.comparison_id)
         rows.append({"who": (who["name"] or ANONYMOUS) if who else "not from the queue",
-                     "comparison": comparison_label(comparison),
-                     "finished": comparison.comparison_id in {c.comparison_id for c in finished},
                      "transfer": (summary["transfer"] or {}).get(metric),
-                     "scratch": (summary["scratch"] or {}).get(metric)})
+                     "scratch": (summary["scratch"] or {}).get(metric),
+                     "finished": comparison.comparison_id in finished_ids,
+                     "comparison": comparison_label(comparison)})
     table = pd.DataFrame(rows).sort_values(["who", "comparison"], kind="stable")
     st.subheader("by person")
     st.dataframe(table, hide_index=True, column_config={

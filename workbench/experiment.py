@@ -74,7 +74,7 @@ def run_comparison(config: ComparisonConfig, store: RunStore | None = None,
                    hooks_for: Callable[[str, int], Hooks] | None = None,
                    on_run_done: Callable[[Comparison], None] | None = None,
                    comparison_id: str | None = None, reuse: bool = True,
-                   only: set[tuple[str, int]] | None = None) -> Comparison:
+                   only: set[tuple[str, int]] | None = None, keep_weights: bool = False) -> Comparison:
     """Train the transfer run and its scratch twin for every seed; each run is saved as it goes.
 
     ``hooks_for(role, seed)`` gives each run its progress listener. A stop request or Ctrl-C
@@ -82,6 +82,8 @@ def run_comparison(config: ComparisonConfig, store: RunStore | None = None,
     comparison (``comparison_id``) can show it before its first run has started. With ``reuse``,
     a run identical to a completed one in the store is not trained again (`workbench.reuse`).
     ``only`` keeps some of the (role, seed) runs: a sweep's executor gives each run to one worker.
+    ``keep_weights``: the caller will look inside the trained networks (or export them), so a run is
+    reused only from a source whose weights are still kept; one whose weights were pruned trains again.
     """
     config.validate()
     store = store or RunStore()
@@ -94,7 +96,7 @@ def run_comparison(config: ComparisonConfig, store: RunStore | None = None,
                 continue
             hooks = (hooks_for(role, seed) if hooks_for else None) or Hooks()
             key = fingerprint(run_config)
-            source = find_reusable(store, key) if reuse else None
+            source = find_reusable(store, key, with_weights=keep_weights and keep > 0) if reuse else None
             if source is not None:
                 record = reuse_run(store, source, run_config, role, comparison.comparison_id, hooks)
             else:

@@ -78,7 +78,7 @@ def _execute(configs: list[ComparisonConfig], comparison_ids: list[str], runs_di
     try:
         for config, comparison_id in zip(configs, comparison_ids):
             run_comparison(config, RunStore(runs_dir), hooks_for=lambda role, seed: hooks,
-                           comparison_id=comparison_id)
+                           comparison_id=comparison_id, keep_weights=len(configs) == 1)  # one: its views follow
         events.put(("end", "completed", None))
     except StopRequested:
         events.put(("end", "interrupted", None))

@@ -62,9 +62,12 @@ def data_identity(dataset: str) -> str:
     return f"{IMAGE_FOLDER}{listing.hexdigest()}"
 
 
-def find_reusable(store: RunStore, key: str) -> RunRecord | None:
-    """A completed run in ``store`` with this fingerprint, read from its file (None: train it)."""
+def find_reusable(store: RunStore, key: str, with_weights: bool = False) -> RunRecord | None:
+    """A completed run in ``store`` with this fingerprint (and its weights file, if asked), read from its
+    file (None: train it)."""
     for run_id in store.find_completed(key):
+        if with_weights and not store.checkpoint_path(run_id).is_file():
+            continue
         try:
             record = store.load(run_id)
         except RunStoreError:
