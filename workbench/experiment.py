@@ -215,6 +215,21 @@ class SweepGroup:
     points: list[dict]  # `sweep_points` of the members, one per comparison
 
 
+def _described(comparisons: list[Comparison]) -> list[tuple[Comparison, dict]]:
+    """Each comparison that has a transfer run, with its settings (read once: grouping reads them often)."""
+    return [(c, settings(c)) for c in comparisons if c.transfer]
+
+
+def _alike(described: list[tuple[Comparison, dict]],
+           varied: set[str]) -> list[tuple[dict, list[tuple[Comparison, dict]]]]:
+    """Comparisons bucketed by every setting outside ``varied``: (those settings, the members)."""
+    buckets: dict[str, tuple[dict, list]] = {}
+    for comparison, every in described:
+        rest = {k: v for k, v in every.items() if k not in varied}
+        buckets.setdefault(repr(sorted(rest.items())), (rest, []))[1].append((comparison, every))
+    return list(buckets.values())
+
+
 def sweep_groups(comparisons: list[Comparison], parameter: str, pool: bool = False) -> list[SweepGroup]:
     """Group comparisons that match on every setting but ``parameter`` and take two or more values of it.
 
@@ -223,19 +238,12 @@ def sweep_groups(comparisons: list[Comparison], parameter: str, pool: bool = Fal
     (a class's comparisons: several people may run the same value, with their own seeds) the seeds
     may differ too, and each value becomes one point over every run at it (`pooled_point`).
     """
-    ignored = {parameter, "seeds"} if pool else {parameter}
-    buckets: dict[str, list[Comparison]] = {}
-    for comparison in comparisons:
-        if comparison.transfer:
-            rest = {k: v for k, v in settings(comparison).items() if k not in ignored}
-            buckets.setdefault(repr(sorted(rest.items())), []).append(comparison)
     groups = []
-    for members in buckets.values():
-        values = list(dict.fromkeys(settings(c)[parameter] for c in members))
+    for fixed, members in _alike(_described(comparisons), {parameter, "seeds"} if pool else {parameter}):
+        values = list(dict.fromkeys(every[parameter] for _, every in members))
         if len(values) > 1:
-            fixed = {k: v for k, v in settings(members[0]).items() if k not in ignored}
-            points = ([pooled_point([c for c in members if settings(c)[parameter] == v], parameter, v)
-                       for v in values] if pool else sweep_points(members, parameter))
+            points = ([pooled_point([c for c, every in members if every[parameter] == v], parameter, v)
+                       for v in values] if pool else sweep_points([c for c, _ in members], parameter))
             groups.append(SweepGroup(parameter, fixed, points))
     return groups
 
@@ -252,19 +260,13 @@ class GridGroup:
 
 def grid_groups(comparisons: list[Comparison], pool: bool = False) -> list[GridGroup]:
     """Every honest two-setting grid among ``comparisons`` (seeds may differ too with ``pool``)."""
-    groups = []
+    described, groups = _described(comparisons), []
     for i, parameter in enumerate(SWEEPABLE):
         for parameter2 in SWEEPABLE[i + 1:]:
-            ignored = {parameter, parameter2} | ({"seeds"} if pool else set())
-            buckets: dict[str, list[Comparison]] = {}
-            for comparison in comparisons:
-                if comparison.transfer:
-                    rest = {k: v for k, v in settings(comparison).items() if k not in ignored}
-                    buckets.setdefault(repr(sorted(rest.items())), []).append(comparison)
-            for members in buckets.values():
-                if all(len({settings(c)[p] for c in members}) > 1 for p in (parameter, parameter2)):
-                    fixed = {k: v for k, v in settings(members[0]).items() if k not in ignored}
-                    groups.append(GridGroup(parameter, parameter2, fixed, members))
+            varied = {parameter, parameter2} | ({"seeds"} if pool else set())
+            for fixed, members in _alike(described, varied):
+                if all(len({every[p] for _, every in members}) > 1 for p in (parameter, parameter2)):
+                    groups.append(GridGroup(parameter, parameter2, fixed, [c for c, _ in members]))
     return groups
 
 

@@ -69,20 +69,24 @@ class JobQueue:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self._made = False  # the table and WAL mode are set up once per queue object, not per call
 
     @contextmanager
     def _db(self, write: bool = False):
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            self._made = self._made and (self.root / QUEUE_FILE).exists()  # a deleted queue is made again
             db = sqlite3.connect(self.root / QUEUE_FILE, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise RunStoreError(f"cannot open the job queue in {self.root} ({exc}); "
                                 f"choose a writable folder with --runs-dir") from exc
         with closing(db):
             try:
-                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    db.execute("PRAGMA journal_mode = WAL")
-                db.executescript(_SCHEMA)
+                if not self._made:
+                    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        db.execute("PRAGMA journal_mode = WAL")
+                    db.executescript(_SCHEMA)
+                    self._made = True
                 if write:
                     db.execute("BEGIN IMMEDIATE")
                 yield db
