@@ -1,9 +1,9 @@
 """The Streamlit entry of a checkout: `streamlit run dashboard.py [-- --runs-dir PATH]`.
 
-The app itself lives in the package (`workbench/dashboard_app.py`), so an installed workbench serves
+The app itself lives in the package (`workbench/dashboard/app.py`), so an installed workbench serves
 the same page with `workbench dashboard`.
 """
 
-from workbench.dashboard_app import main
+from workbench.dashboard.app import main
 
 main()

@@ -72,7 +72,7 @@ def main() -> int:
         finally:
             server.terminate()
             server.wait(timeout=60)
-        from workbench.runs import RunStore
+        from workbench.store.runs import RunStore
 
         for record in sorted(RunStore(runs).scan()[0], key=lambda r: r.created):
             shares = [e.others_cpu_share for e in record.epochs if e.others_cpu_share is not None]

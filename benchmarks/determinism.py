@@ -18,9 +18,9 @@ import tempfile
 CHILD = """
 import hashlib, json, sys, torch
 torch.set_num_threads(int(sys.argv[1]))
-from workbench.config import RunConfig
-from workbench.runs import RunStore
-from workbench.train import train_run
+from workbench.spec.config import RunConfig
+from workbench.store.runs import RunStore
+from workbench.training.train import train_run
 config = RunConfig(dataset="digits:0-4", train_per_class=10, image_size=64, epochs=3, freeze_depth=int(sys.argv[3]),
                    device=sys.argv[2], seed=0)
 store = RunStore(sys.argv[4])

@@ -15,8 +15,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from workbench.backbones import get_backbone
-from workbench.step import autocast
+from workbench.models.backbones import get_backbone
+from workbench.training.step import autocast
 
 
 def images_per_second(mixed: bool, batch: int, steps: int, warmup: int = 5) -> float:

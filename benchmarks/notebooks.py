@@ -26,7 +26,7 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from servers import CHROMIUM_ARGS, KERNEL_IDLE, jupyter_lab  # noqa: E402 - the tests' launcher
 
-from workbench.serve import tutorials  # noqa: E402
+from workbench.cli.serve import tutorials  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PROMPTS = ("() => [...window.jupyterapp.shell.currentWidget.node.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"

@@ -30,12 +30,12 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from workbench.backbones import get_backbone
-from workbench.config import RunConfig
-from workbench.data import load_data
-from workbench.freezing import freeze
-from workbench.runs import RunStore
-from workbench.train import train_run
+from workbench.data.loading import load_data
+from workbench.models.backbones import get_backbone
+from workbench.models.freezing import freeze
+from workbench.spec.config import RunConfig
+from workbench.store.runs import RunStore
+from workbench.training.train import train_run
 
 
 class PILDataset(Dataset):
@@ -94,7 +94,7 @@ def after_first(times: list[float]) -> float:
 def default_compare_seconds() -> float:
     with tempfile.TemporaryDirectory() as runs:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "workbench.cli", "compare", "--runs-dir", runs],
+        subprocess.run([sys.executable, "-m", "workbench.cli.main", "compare", "--runs-dir", runs],
                        check=True, capture_output=True)
         return time.perf_counter() - started
 

@@ -19,10 +19,10 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from workbench.config import RunConfig
-from workbench.errors import RunStoreError
-from workbench.records import EpochRecord, RunRecord
-from workbench.runs import RECORD_FILE, RUN_ID, RunStore
+from workbench.core.errors import RunStoreError
+from workbench.core.records import EpochRecord, RunRecord
+from workbench.spec.config import RunConfig
+from workbench.store.runs import RECORD_FILE, RUN_ID, RunStore
 
 BACKBONES = ("efficientnet_lite0", "resnet18", "resnet50", "mobilenet_v3_small")
 

@@ -18,10 +18,10 @@ import statistics
 import tempfile
 import time
 
-from workbench.config import ComparisonConfig, RunConfig
-from workbench.data import load_data
-from workbench.runs import RunStore
-from workbench.sweep import run_sweep, sweep_grid
+from workbench.data.loading import load_data
+from workbench.experiments.sweeps import run_sweep, sweep_grid
+from workbench.spec.config import ComparisonConfig, RunConfig
+from workbench.store.runs import RunStore
 
 
 def timed_sweep(config: ComparisonConfig, depths: list[int], reuse: bool, workers: int) -> tuple[float, int]:

@@ -3,8 +3,8 @@ import os
 import pytest
 import torch
 
-from workbench.config import RunConfig
-from workbench.runs import RunStore
+from workbench.spec.config import RunConfig
+from workbench.store.runs import RunStore
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -31,5 +31,5 @@ def torch_home(tmp_path, monkeypatch):
         raise OSError(f"no network to fetch {url}")
 
     monkeypatch.delenv("WORKBENCH_WEIGHTS_MIRROR", raising=False)
-    monkeypatch.setattr("workbench.weights_download._urlopen", offline)
+    monkeypatch.setattr("workbench.models.weights.download._urlopen", offline)
     return home

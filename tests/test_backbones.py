@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.backbones import DEFAULT_BACKBONE, get_backbone, list_backbones
-from workbench.errors import ConfigError, WeightsError
+from workbench.core.errors import ConfigError, WeightsError
+from workbench.models.backbones import DEFAULT_BACKBONE, get_backbone, list_backbones
 
 REQUIRED = {"efficientnet_lite0", "resnet18", "resnet50", "vgg16", "googlenet", "mobilenet_v3_small",
             "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny"}
@@ -43,7 +43,7 @@ def test_preprocessing_comes_from_the_weights():
 
 def test_shipped_weights_are_real_imagenet_weights():
     assert get_backbone("efficientnet_lite0").weights_available_offline()
-    from workbench.imagenet import classify, sample_photos
+    from workbench.models.imagenet import classify, sample_photos
 
     photos = sample_photos()
     cat = [name for name, _ in classify(photos["chelsea"])]
@@ -96,7 +96,7 @@ def test_weights_of_another_architecture_are_refused(torch_home):
 def test_larger_lite_variants_ship_real_imagenet_weights(variant, image_size):
     import skimage.data
 
-    from workbench.imagenet import classify
+    from workbench.models.imagenet import classify
 
     name = f"efficientnet_lite{variant}"
     backbone = get_backbone(name)
@@ -161,14 +161,14 @@ def test_one_parameter_count_in_the_label_and_the_head_on_top(torch_home):
 
 
 def test_a_backbone_name_cannot_be_registered_twice():
-    from workbench.backbones import register
+    from workbench.models.backbones import register
 
     with pytest.raises(ValueError, match="'resnet18' is already registered"):
         register(get_backbone("resnet18"))
 
 
 def test_sample_photos_are_real_rgb_photos():
-    from workbench.imagenet import sample_photos
+    from workbench.models.imagenet import sample_photos
 
     photos = sample_photos()
     assert {"china", "flower", "chelsea", "coffee", "astronaut"} <= set(photos)

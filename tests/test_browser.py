@@ -14,13 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from servers import CHROMIUM_ARGS, answers, free_port
 
-from workbench.config import ComparisonConfig, RunConfig
-from workbench.experiment import run_comparison
-from workbench.metrics import METRICS
-from workbench.runs import RunStore
+from workbench.core.metrics import METRICS
+from workbench.experiments.comparisons import run_comparison
+from workbench.spec.config import ComparisonConfig, RunConfig
+from workbench.store.runs import RunStore
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from servers import CHROMIUM_ARGS, answers, free_port
 
-from workbench.job_queue import JobQueue
-from workbench.runs import RunStore
+from workbench.jobs.queue import JobQueue
+from workbench.store.runs import RunStore
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ TINY = ["--dataset", "digits:0-2", "--train-per-class", "4", "--image-size", "32
 
 def workbench(*args, cwd=None, env_extra=None):
     env = dict(os.environ, OMP_NUM_THREADS="2", **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "workbench.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
 
 

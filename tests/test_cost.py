@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.backbones import get_backbone
-from workbench.cost import FlopMeter, MemoryMeter, count_flops
-from workbench.freezing import set_freeze_depth
+from workbench.models.backbones import get_backbone
+from workbench.models.freezing import set_freeze_depth
+from workbench.training.cost import FlopMeter, MemoryMeter, count_flops
 
 
 def _step_flops(name, depth):
@@ -79,7 +79,7 @@ def test_the_cpu_meter_sees_other_programs_competing():
     import subprocess
     import sys
 
-    from workbench.cost import CpuMeter
+    from workbench.training.cost import CpuMeter
 
     meter = CpuMeter()
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
@@ -95,7 +95,7 @@ def test_the_cpu_meter_sees_other_programs_competing():
 def test_a_run_on_a_busy_machine_says_so_and_an_idle_share_does_not(tiny, store):
     from dataclasses import replace as copy
 
-    from workbench.train import train_run
+    from workbench.training.train import train_run
 
     record = train_run(tiny, store)
     assert all(e.cpu_s > 0 for e in record.epochs) and record.summary()["cpu_s"] > 0

@@ -11,12 +11,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from workbench import preflight
-from workbench.backbones import get_backbone
-from workbench.experiment import group_comparisons
-from workbench.job_queue import JobQueue
-from workbench.report import comparison_rows
-from workbench.runs import RunStore
+from workbench.experiments.comparisons import group_comparisons
+from workbench.jobs.queue import JobQueue
+from workbench.models.backbones import get_backbone
+from workbench.present.report import comparison_rows
+from workbench.spec import preflight
+from workbench.store.runs import RunStore
 
 DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 

@@ -3,13 +3,13 @@ import pytest
 import torch
 from PIL import Image
 
-from workbench import fashion_mnist
-from workbench.builtin_data import TEXTURE_BANDS, _texture_patches
-from workbench.config import RunConfig
-from workbench.data import load_data, open_source
-from workbench.errors import ConfigError, DataError
-from workbench.sources import shuffle_blocks
-from workbench.splits import make_splits
+from workbench.core.errors import ConfigError, DataError
+from workbench.data.kinds import fashion_mnist
+from workbench.data.kinds.builtin import TEXTURE_BANDS, _texture_patches
+from workbench.data.loading import load_data, open_source
+from workbench.data.sources import shuffle_blocks
+from workbench.data.splits import make_splits
+from workbench.spec.config import RunConfig
 
 
 def _load(spec, size, train_per_class=None, max_eval_per_class=100):
@@ -150,7 +150,7 @@ def test_torchvision_dataset_offline_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_every_kind_is_listed_and_the_pickers_offer_offline_data_first():
-    from workbench.data import list_datasets, suggested_datasets
+    from workbench.data.loading import list_datasets, suggested_datasets
 
     assert {"textures", "digits", "fashion_mnist", "imagefolder:PATH", "cifar10", "dtd"} <= set(list_datasets())
     suggested = suggested_datasets()
@@ -159,7 +159,7 @@ def test_every_kind_is_listed_and_the_pickers_offer_offline_data_first():
 
 
 def test_a_dataset_kind_cannot_be_registered_twice():
-    from workbench.sources import DATASET_KINDS, register_dataset
+    from workbench.data.sources import DATASET_KINDS, register_dataset
 
     with pytest.raises(ValueError, match="'digits' is already registered"):
         register_dataset(DATASET_KINDS["digits"])
@@ -170,7 +170,7 @@ def test_dataset_kinds_do_not_import_the_registry_module(module):
     import subprocess
     import sys
 
-    code = f"import sys, workbench.{module}; assert 'workbench.data' not in sys.modules, 'import cycle'"
+    code = f"import sys, workbench.{module}; assert 'workbench.data.loading' not in sys.modules, 'import cycle'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -217,7 +217,7 @@ def test_fashion_mnist_images_are_real_clothes():
 def test_a_tiny_run_trains_on_fashion_mnist(tiny, store):
     from dataclasses import replace
 
-    from workbench.train import train_run
+    from workbench.training.train import train_run
 
     record = train_run(replace(tiny, dataset="fashion_mnist", epochs=1), store)
     assert record.status == "completed" and len(record.classes) == 10

@@ -2,10 +2,10 @@ from dataclasses import replace
 
 import pytest
 
-from workbench.config import ComparisonConfig
-from workbench.errors import ConfigError
-from workbench.experiment import load_comparison, run_comparison
-from workbench.lr_finder import find_lr, suggest_lr
+from workbench.core.errors import ConfigError
+from workbench.experiments.comparisons import load_comparison, run_comparison
+from workbench.spec.config import ComparisonConfig
+from workbench.training.lr_finder import find_lr, suggest_lr
 
 
 def test_transfer_and_scratch_share_data_splits_epochs_and_seed(tiny, store):
@@ -35,15 +35,16 @@ def test_suggestion_is_the_steepest_descent():
 
 
 def test_transfer_from_your_own_source_run(tiny, store):
-    from workbench.train import train_run
+    from workbench.training.train import train_run
 
     source = train_run(replace(tiny, dataset="digits:0-4", pretrained=False), store, save_checkpoint=True)
     config = ComparisonConfig(replace(tiny, dataset="digits:5-9", init_run=source.run_id), scratch_lr=0.01)
     comparison = run_comparison(config, store)
     transfer = comparison.transfer[0]
     assert transfer.config["init_run"] == source.run_id and comparison.scratch[0].config["init_run"] is None
-    from workbench.train import build_model
     import torch
+
+    from workbench.training.train import build_model
 
     model = build_model(replace(tiny, init_run=source.run_id), 5, torch.device("cpu"), store)
     learned = store.load_checkpoint(source.run_id)
@@ -54,7 +55,7 @@ def test_transfer_from_your_own_source_run(tiny, store):
 def test_init_stages_copies_only_the_first_stages_and_the_rest_start_fresh(tiny, store):
     import torch
 
-    from workbench.train import build_model, train_run
+    from workbench.training.train import build_model, train_run
 
     source = train_run(replace(tiny, dataset="digits:0-4", pretrained=False, epochs=1), store, save_checkpoint=True)
     learned = store.load_checkpoint(source.run_id)
@@ -72,8 +73,8 @@ def test_init_stages_copies_only_the_first_stages_and_the_rest_start_fresh(tiny,
 
 
 def test_init_from_a_run_of_another_backbone_is_refused(tiny, store):
-    from workbench.errors import ConfigError
-    from workbench.train import train_run
+    from workbench.core.errors import ConfigError
+    from workbench.training.train import train_run
 
     source = train_run(replace(tiny, backbone="resnet18", pretrained=False, epochs=1), store, save_checkpoint=True)
     with pytest.raises(ConfigError, match="use --backbone resnet18"):
@@ -81,8 +82,8 @@ def test_init_from_a_run_of_another_backbone_is_refused(tiny, store):
 
 
 def _recorded(comparison_id: str, test_acc: float, **changes) -> list:
-    from workbench.config import RunConfig
-    from workbench.records import RunRecord
+    from workbench.core.records import RunRecord
+    from workbench.spec.config import RunConfig
 
     config = replace(RunConfig(), **changes).to_dict()
     scratch = {**config, "pretrained": False, "freeze_depth": 0, "lr": 3e-3}
@@ -91,7 +92,7 @@ def _recorded(comparison_id: str, test_acc: float, **changes) -> list:
 
 
 def test_sweep_groups_join_only_comparisons_that_differ_in_the_swept_setting():
-    from workbench.experiment import group_comparisons, sweep_groups
+    from workbench.experiments.comparisons import group_comparisons, sweep_groups
 
     records = [*_recorded("a", 0.9, freeze_depth=0), *_recorded("b", 0.8, freeze_depth=3),
                *_recorded("c", 0.5, freeze_depth=3, epochs=5), *_recorded("d", 0.7, freeze_depth=6, bn_policy="train")]

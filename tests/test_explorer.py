@@ -4,14 +4,20 @@ import json
 
 import pytest
 import torch
-
 from test_cli import workbench
-from workbench.backbones import TorchvisionWeights, get_backbone, list_backbones
-from workbench.cli import main
-from workbench.errors import ConfigError
-from workbench.explorer import (LITE_TOP1, cached_measurement, describe_backbones, explorer_rows, forward_flops,
-                                measure_backbone)
-from workbench.explorer_plots import backbone_chart, notes, table_cells
+
+from workbench.cli.main import main
+from workbench.core.errors import ConfigError
+from workbench.explorer.measure import (
+    LITE_TOP1,
+    cached_measurement,
+    describe_backbones,
+    explorer_rows,
+    forward_flops,
+    measure_backbone,
+)
+from workbench.explorer.plots import backbone_chart, notes, table_cells
+from workbench.models.backbones import TorchvisionWeights, get_backbone, list_backbones
 
 SMALL = "mobilenet_v3_small"
 
@@ -156,7 +162,7 @@ def test_widget_shows_the_facts_then_measures_with_the_same_chart():
 
 
 APP = """
-from workbench.dashboard_explorer import explorer_tab
+from workbench.dashboard.explorer import explorer_tab
 explorer_tab()
 """
 

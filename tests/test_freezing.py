@@ -3,14 +3,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.adabn import adapt_frozen_batchnorm
-from workbench.backbones import get_backbone
-from workbench.batches import Batches
-from workbench.config import RunConfig
-from workbench.errors import ConfigError
-from workbench.freezing import (count_params, frozen_depth_at, is_pinned, param_groups, set_freeze_depth,
-                                unfreeze_stage)
-from workbench.optim import make_optimizer
+from workbench.core.errors import ConfigError
+from workbench.data.batches import Batches
+from workbench.models.backbones import get_backbone
+from workbench.models.freezing import (
+    count_params,
+    frozen_depth_at,
+    is_pinned,
+    param_groups,
+    set_freeze_depth,
+    unfreeze_stage,
+)
+from workbench.spec.config import RunConfig
+from workbench.training.adabn import adapt_frozen_batchnorm
+from workbench.training.optim import make_optimizer
 
 
 def _model(name="resnet18", classes=5):
@@ -94,8 +100,8 @@ def test_bn_policy_adapt_measures_the_frozen_statistics_once_on_the_target_image
 
 
 def test_adapt_runs_end_to_end_and_says_so_in_the_record(tmp_path):
-    from workbench.runs import RunStore
-    from workbench.train import train_run
+    from workbench.store.runs import RunStore
+    from workbench.training.train import train_run
 
     config = RunConfig(dataset="digits:0-2", train_per_class=4, image_size=32, epochs=1, freeze_depth=6,
                        bn_policy="adapt")

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from workbench.train import train_run
+from workbench.training.train import train_run
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -10,17 +10,17 @@ import torch
 from PIL import Image
 from torch import nn
 
-from workbench.backbones import StagedNet, get_backbone, list_backbones
-from workbench.cli import main
-from workbench.config import ComparisonConfig
-from workbench.errors import DataError, RunStoreError
-from workbench.experiment import run_comparison
+from workbench.cli.main import main
+from workbench.core.errors import DataError, RunStoreError
+from workbench.core.records import RunRecord
+from workbench.experiments.comparisons import run_comparison
 from workbench.inside import features, filters, gradcam, mistakes, movement, photo
 from workbench.inside.export import export_model
 from workbench.inside.networks import load_networks
-from workbench.records import RunRecord
-from workbench.runs import RunStore
-from workbench.train import restore_model
+from workbench.models.backbones import StagedNet, get_backbone, list_backbones
+from workbench.spec.config import ComparisonConfig
+from workbench.store.runs import RunStore
+from workbench.training.train import restore_model
 
 FROZEN = 2  # the transfer run freezes stem and stage1: they must not move at all
 
@@ -28,7 +28,7 @@ FROZEN = 2  # the transfer run freezes stem and stage1: they must not move at al
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
     """One tiny real comparison (digits 0-2, 4 images a class, 48 px: Grad-CAM gets a 2x2 grid)."""
-    from workbench.config import RunConfig
+    from workbench.spec.config import RunConfig
 
     config = RunConfig(dataset="digits:0-2", train_per_class=4, image_size=48, epochs=1, batch_size=6,
                        max_eval_per_class=5, device="cpu", freeze_depth=FROZEN)
@@ -291,9 +291,9 @@ def test_a_pruned_comparison_says_why_it_cannot_be_shown(compared, tmp_path):
 
 APP = """
 import os
-from workbench.dashboard_inside import inside_tab
-from workbench.experiment import load_comparison
-from workbench.runs import RunStore
+from workbench.dashboard.inside import inside_tab
+from workbench.experiments.comparisons import load_comparison
+from workbench.store.runs import RunStore
 store = RunStore(os.environ["INSIDE_RUNS"])
 inside_tab(store, load_comparison(store, os.environ["INSIDE_COMPARISON"]))
 """
@@ -319,7 +319,7 @@ def test_dashboard_tab_shows_the_views_and_picks_a_confusion_cell(compared, monk
 
 
 def test_inside_panel_views_cell_and_photo(compared):
-    from workbench.inside_widgets import InsidePanel
+    from workbench.widgets.inside import InsidePanel
 
     store, comparison, _ = compared
     panel = InsidePanel(comparison.comparison_id, store)

@@ -11,12 +11,13 @@ import time
 
 import pytest
 
-from workbench.config import ComparisonConfig, RunConfig
-from workbench.experiment import configs_from_values, group_comparisons, run_comparison, sweep_groups
-from workbench.job_queue import JobQueue, default_max_jobs, queue_slot
-from workbench.jobs import Job, JobBoard
-from workbench.runs import RunStore
-from workbench.store_view import StoreView
+from workbench.core.settings import max_jobs as default_max_jobs
+from workbench.experiments.comparisons import configs_from_values, group_comparisons, run_comparison, sweep_groups
+from workbench.jobs.job import Job, JobBoard
+from workbench.jobs.queue import JobQueue, queue_slot
+from workbench.spec.config import ComparisonConfig, RunConfig
+from workbench.store.runs import RunStore
+from workbench.store.view import StoreView
 
 TINY = {"dataset": "digits:0-2", "train_per_class": 2, "epochs": 1, "image_size": 32, "batch_size": 6}
 
@@ -73,7 +74,7 @@ def test_a_teacher_can_stop_a_terminal_job_waiting_or_training(tmp_path):
     queue = JobQueue(tmp_path)
     blocker = queue.add("page-a")
     queue.try_start(blocker, 1)
-    script = (f"import time; from workbench.job_queue import queue_slot\n"
+    script = (f"import time; from workbench.jobs.queue import queue_slot\n"
               f"with queue_slot({str(tmp_path)!r}, 'comparison', max_jobs=1, poll_s=0.05):\n"
               f"    time.sleep(60)\n")
     process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)

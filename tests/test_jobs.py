@@ -3,9 +3,9 @@
 import subprocess
 import sys
 
-from workbench.experiment import configs_from_values
-from workbench.jobs import Job, JobBoard, prepare_worker
-from workbench.runs import RunStore
+from workbench.experiments.comparisons import configs_from_values
+from workbench.jobs.job import Job, JobBoard, prepare_worker
+from workbench.store.runs import RunStore
 
 TINY = {"dataset": "digits:0-2", "train_per_class": 2, "epochs": 1, "image_size": 32, "batch_size": 6}
 
@@ -17,9 +17,9 @@ def test_a_worker_process_does_not_rerun_the_page_that_launched_it(tmp_path):
     page.write_text(f"open({str(ran)!r}, 'w').close()\n")
     script = f"""
 import sys, types
-from workbench.experiment import configs_from_values
-from workbench.jobs import Job
-from workbench.runs import RunStore
+from workbench.experiments.comparisons import configs_from_values
+from workbench.jobs.job import Job
+from workbench.store.runs import RunStore
 page = types.ModuleType("__main__")
 page.__file__ = {str(page)!r}
 sys.modules["__main__"] = page  # what Streamlit's script runner does
@@ -34,7 +34,7 @@ print(job.state, job.error)
 
 def test_the_prepared_worker_takes_the_next_job_and_the_board_keeps_owners(tmp_path):
     prepare_worker()
-    from workbench import jobs
+    from workbench.jobs import job as jobs
 
     spare = jobs._spare[0]
     board = JobBoard(tmp_path, max_jobs=1)

@@ -5,11 +5,11 @@ from dataclasses import replace
 
 import pytest
 
-from workbench.cli import build_parser
-from workbench.config import ComparisonConfig, RunConfig
-from workbench.errors import ConfigError
-from workbench.experiment import parse_sweep_values
-from workbench.options import OPTIONS, SWEEPABLE, option, shown_in
+from workbench.cli.main import build_parser
+from workbench.core.errors import ConfigError
+from workbench.experiments.comparisons import parse_sweep_values
+from workbench.spec.config import ComparisonConfig, RunConfig
+from workbench.spec.options import OPTIONS, SWEEPABLE, option, shown_in
 
 
 def _actions(command: str) -> dict[str, argparse.Action]:
@@ -75,7 +75,7 @@ def test_the_freeze_range_follows_the_backbone():
 
 
 def test_the_notebook_panel_offers_exactly_the_spec_options_with_their_ranges(tmp_path):
-    from workbench.runs import RunStore
+    from workbench.store.runs import RunStore
     from workbench.widgets import ComparisonPanel
 
     panel = ComparisonPanel(RunStore(tmp_path))
@@ -97,7 +97,7 @@ def test_the_dashboard_sidebar_offers_exactly_the_spec_options_with_their_ranges
 
     from streamlit.testing.v1 import AppTest
 
-    from workbench.data import suggested_datasets
+    from workbench.data.loading import suggested_datasets
 
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard.py"), default_timeout=120).run()
@@ -119,7 +119,7 @@ def test_the_dashboard_sidebar_offers_exactly_the_spec_options_with_their_ranges
 
 
 def test_one_function_turns_what_a_form_holds_into_comparisons():
-    from workbench.experiment import configs_from_values
+    from workbench.experiments.comparisons import configs_from_values
 
     (config,) = configs_from_values({"freeze_depth": 3, "lr": 3e-4, "seeds": "0 1", "scratch_lr": 0.01})
     assert (config.transfer.freeze_depth, config.transfer.lr, config.seeds, config.scratch_lr) == (3, 3e-4, [0, 1], 0.01)

@@ -18,11 +18,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from servers import answers, free_port
 
-from workbench import serve
-from workbench.cli import EXIT_BROKEN_PIPE, EXIT_USAGE, main
+from workbench.cli import serve
+from workbench.cli.exits import EXIT_BROKEN_PIPE, EXIT_USAGE
+from workbench.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -65,7 +65,7 @@ def test_wheel_holds_the_app_and_the_tutorials(installed):
     names = zipfile.ZipFile(installed["wheel"]).namelist()
     sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / "workbench").rglob("*.py") if "__pycache__" not in p.parts}
     assert not sources - set(names), "add their packages to [tool.setuptools] packages in pyproject.toml"
-    assert {"workbench/__init__.py", "workbench/dashboard_app.py", "workbench/dashboard_script.py"} <= set(names)
+    assert {"workbench/__init__.py", "workbench/dashboard/app.py", "workbench/dashboard/script.py"} <= set(names)
     assert {f"workbench/notebooks/{name}" for name in TUTORIALS} <= set(names)
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "dashboard.py"))]
 
@@ -106,7 +106,7 @@ def test_installed_dashboard_page_draws(installed):
     # The health check answers before any page is drawn: draw one, from the installed runner script.
     draw = ("import pathlib, workbench\n"
             "from streamlit.testing.v1 import AppTest\n"
-            "at = AppTest.from_file(str(pathlib.Path(workbench.__file__).with_name('dashboard_script.py')),"
+            "at = AppTest.from_file(str(pathlib.Path(workbench.__file__).parent / 'dashboard' / 'script.py'),"
             " default_timeout=120)\n"
             "at.run()\n"
             "assert not at.exception, at.exception\n"
@@ -135,7 +135,7 @@ def test_a_closed_pipe_ends_the_command_quietly():
 def test_dashboard_command_keeps_the_checkout_settings_and_passes_options_through():
     command = serve.streamlit_command(["--server.port", "8600", "--", "--runs-dir", "a"])
     assert command[:4] == [sys.executable, "-m", "streamlit", "run"]
-    assert Path(command[4]) == Path(serve.__file__).with_name("dashboard_script.py")
+    assert Path(command[4]) == Path(serve.__file__).parent.parent / "dashboard" / "script.py"
     settings = command[5:]
     assert settings.index("--server.fileWatcherType") < settings.index("--server.port")  # the user's flags win
     assert settings[settings.index("--browser.gatherUsageStats") + 1] == "false"

@@ -1,13 +1,13 @@
 import pytest
 
-from workbench import plots
-from workbench.runs import RunStore
-from workbench.train import train_run
+from workbench.present import plots
+from workbench.store.runs import RunStore
+from workbench.training.train import train_run
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from workbench.config import RunConfig
+    from workbench.spec.config import RunConfig
 
     store = RunStore(tmp_path_factory.mktemp("runs"))
     config = RunConfig(dataset="digits:0-2", train_per_class=4, image_size=32, epochs=2, max_eval_per_class=5)

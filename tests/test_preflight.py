@@ -2,10 +2,10 @@
 
 import pytest
 
-from workbench import preflight as checks
-from workbench.errors import DataError, WeightsError
-from workbench.experiment import configs_from_values
-from workbench.preflight import class_count, preflight
+from workbench.spec import preflight as checks
+from workbench.core.errors import DataError, WeightsError
+from workbench.experiments.comparisons import configs_from_values
+from workbench.spec.preflight import class_count, preflight
 
 
 @pytest.fixture

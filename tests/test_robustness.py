@@ -15,12 +15,12 @@ import pytest
 import torch
 from PIL import Image
 
-from workbench.config import RunConfig
-from workbench.data import load_data
-from workbench.errors import ResourceError, RunStoreError, WeightsError
-from workbench.image_folder import decode_image
-from workbench.runs import RunStore
-from workbench.train import Hooks, restore_model, train_run
+from workbench.core.errors import ResourceError, RunStoreError, WeightsError
+from workbench.data.kinds.folders import decode_image
+from workbench.data.loading import load_data
+from workbench.spec.config import RunConfig
+from workbench.store.runs import RunStore
+from workbench.training.train import Hooks, restore_model, train_run
 
 TINY_CLI = ["--dataset", "digits:0-2", "--train-per-class", "4", "--image-size", "32", "--batch-size", "6",
             "--device", "cpu"]
@@ -28,7 +28,7 @@ TINY_CLI = ["--dataset", "digits:0-2", "--train-per-class", "4", "--image-size",
 
 def _cli(*args, **kwargs):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "workbench.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "workbench.cli.main", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, **kwargs)
 
 
@@ -113,7 +113,7 @@ class Evil:
 
 
 def test_a_cached_weights_file_holding_code_is_refused(torch_home, tmp_path, monkeypatch):
-    from workbench.backbones import get_backbone
+    from workbench.models.backbones import get_backbone
 
     monkeypatch.chdir(tmp_path)
     backbone = get_backbone("resnet18")
@@ -140,7 +140,7 @@ def test_a_checkpoint_restores_and_one_of_another_class_count_is_refused(tiny, s
 
 
 def test_disk_full_while_writing_keeps_the_previous_record(tiny, store, monkeypatch):
-    from workbench import runs
+    from workbench.store import runs
 
     record = train_run(replace(tiny, epochs=1), store)
     before = (store.root / record.run_id / "record.json").read_text()

@@ -11,10 +11,10 @@ from contextlib import closing
 import pytest
 import torch
 
-from workbench.errors import RunStoreError
-from workbench.records import RECORD_VERSION, EpochRecord, RunRecord
-from workbench.run_index import file_stamp
-from workbench.runs import RunStore
+from workbench.core.errors import RunStoreError
+from workbench.core.records import RECORD_VERSION, EpochRecord, RunRecord
+from workbench.store.index import file_stamp
+from workbench.store.runs import RunStore
 
 
 def _record(run_id="r-1", epochs=2, **extra):

@@ -10,11 +10,12 @@ from dataclasses import replace
 
 import pytest
 
-from workbench.cli import main
-from workbench.runs import RunStore
+from workbench.cli.main import main
+from workbench.core import settings
+from workbench.store.runs import RunStore
 from workbench.studies import STUDIES, run_study
 from workbench.studies.core import Cell, apart, difference
-from workbench.study_plots import study_figure
+from workbench.studies.plots import study_figure
 
 
 def _tiny(study):
@@ -90,9 +91,8 @@ def test_claims_are_judged_against_the_spread():
 
 @pytest.fixture(scope="module")
 def full_store(tmp_path_factory) -> RunStore:
-    import os
 
-    return RunStore(os.environ.get("WORKBENCH_STUDY_RUNS") or tmp_path_factory.mktemp("study-runs"))
+    return RunStore(settings.study_runs() or tmp_path_factory.mktemp("study-runs"))
 
 
 def _full(name: str, store: RunStore):

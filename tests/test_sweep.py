@@ -9,13 +9,13 @@ from dataclasses import replace
 
 import pytest
 
-from workbench.config import ComparisonConfig
-from workbench.errors import ConfigError
-from workbench.experiment import configs_from_values, grid_groups, group_comparisons, run_comparison
-from workbench.report import comparison_table
-from workbench.reuse import fingerprint
-from workbench.sweep import grid_values, run_sweep, sweep_grid
-from workbench.sweep_plots import sweep_heatmap
+from workbench.core.errors import ConfigError
+from workbench.experiments.comparisons import configs_from_values, grid_groups, group_comparisons, run_comparison
+from workbench.experiments.reuse import fingerprint
+from workbench.experiments.sweeps import run_sweep, sweep_grid
+from workbench.present.report import comparison_table
+from workbench.present.sweep_plots import grid_values, sweep_heatmap
+from workbench.spec.config import ComparisonConfig
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_the_forms_build_the_same_grid_as_the_command_line():
 
 def _workbench(*args):
     env = dict(os.environ, OMP_NUM_THREADS="2")
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "workbench.cli.main", *args], capture_output=True, text=True, env=env,
                           timeout=600)
 
 

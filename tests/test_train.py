@@ -2,8 +2,8 @@ from dataclasses import replace
 
 import pytest
 
-from workbench.errors import ConfigError
-from workbench.train import Hooks, StopRequested, train_run
+from workbench.core.errors import ConfigError
+from workbench.training.train import Hooks, StopRequested, train_run
 
 
 def test_a_run_records_every_epoch_and_its_costs(tiny, store):
@@ -139,8 +139,8 @@ def test_gradual_unfreezing_rebuilds_the_cache_at_each_new_depth(tiny, store):
 def test_frozen_stages_are_deterministic_in_training_mode():
     import torch
 
-    from workbench.backbones import get_backbone
-    from workbench.freezing import set_freeze_depth
+    from workbench.models.backbones import get_backbone
+    from workbench.models.freezing import set_freeze_depth
 
     model = get_backbone("efficientnet_lite0").build(pretrained=False, num_classes=3)  # has stochastic depth
     set_freeze_depth(model, 6)
@@ -168,9 +168,9 @@ def test_compiled_stages_train_to_the_same_numbers(tiny, store):
 def test_batches_are_the_backbone_s_own_preprocessing(tiny):
     import torch
 
-    from workbench.backbones import get_backbone
-    from workbench.data import load_data
-    from workbench.train import split_batches
+    from workbench.data.loading import load_data
+    from workbench.models.backbones import get_backbone
+    from workbench.training.train import split_batches
 
     data = load_data(tiny)
     x, y = split_batches(tiny, data, torch.device("cpu"))["val"].get(torch.arange(3))
@@ -179,7 +179,7 @@ def test_batches_are_the_backbone_s_own_preprocessing(tiny):
 
 
 def test_records_written_with_the_old_freeze_names_still_load():
-    from workbench.records import RunRecord
+    from workbench.core.records import RunRecord
 
     epoch = dict(epoch=1, train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5, lrs={"head": 0.1}, epoch_s=1.0,
                  cum_s=1.0, images_seen=4, epoch_flops=10, train_flops=10, trainable_params=5, total_params=9,

@@ -17,13 +17,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from workbench import backbones, weights_download
-from workbench.backbones import TorchvisionWeights, get_backbone, list_backbones
-from workbench.cli import main
-from workbench.errors import WeightsError
-from workbench.weights import fetch, raise_if_corrupt, verify, weights_file, weights_status
-from workbench.weights_download import source_url
-from workbench.weights_pack import MANIFEST, pack, unpack
+from workbench.cli.main import main
+from workbench.core.errors import WeightsError
+from workbench.models import backbones
+from workbench.models.backbones import TorchvisionWeights, get_backbone, list_backbones
+from workbench.models.weights import download as weights_download
+from workbench.models.weights.download import source_url
+from workbench.models.weights.pack import MANIFEST, pack, unpack
+from workbench.models.weights.status import fetch, raise_if_corrupt, verify, weights_file, weights_status
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from workbench.backbones import get_backbone
-from workbench.config import ComparisonConfig, RunConfig
-from workbench.errors import ConfigError
-from workbench.metrics import ACCURACIES
-from workbench.options import SWEEPABLE
+from workbench.core.errors import ConfigError
+from workbench.core.metrics import ACCURACIES
+from workbench.models.backbones import get_backbone
+from workbench.spec.config import ComparisonConfig, RunConfig
+from workbench.spec.options import SWEEPABLE
 from workbench.widgets import ComparisonPanel, StageMap, SweepPanel, cost_table_html, lr_finder
 from workbench.widgets.views import PLOTLY_MIME
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from workbench.backbones import StagedNet, get_backbone
-from workbench.errors import ConfigError, WorkbenchError
+from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.inside import EXPORT_FORMATS
 from workbench.inside.networks import BATCH, evaluate_batches, run_data, trained_model
-from workbench.runs import RunStore
+from workbench.models.backbones import StagedNet, get_backbone
+from workbench.store.runs import RunStore
 
 TOLERANCE = 1e-4
 

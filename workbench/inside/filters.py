@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from workbench.backbones import StagedNet
 from workbench.inside.networks import Networks
+from workbench.models.backbones import StagedNet
 
 
 def first_conv(model: StagedNet) -> nn.Conv2d:

@@ -17,8 +17,8 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from workbench.backbones import StagedNet
 from workbench.inside.networks import ROLES, Networks, evaluate_batches, spread_over_classes
+from workbench.models.backbones import StagedNet
 
 
 def cam_layer(model: StagedNet) -> nn.Module:

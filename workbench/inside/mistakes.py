@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from workbench.inside.networks import ROLES, Networks, evaluate_batches
-from workbench.train import confusion_matrix
+from workbench.training.train import confusion_matrix
 
 
 @dataclass

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from workbench.backbones import StagedNet
 from workbench.inside.networks import ROLES, Networks
+from workbench.models.backbones import StagedNet
 
 
 def _parts(model: StagedNet) -> dict[str, nn.Module]:

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 
 import torch
 
-from workbench.backbones import Backbone, StagedNet, get_backbone
-from workbench.config import RunConfig
-from workbench.data import DataBundle, load_data
-from workbench.errors import RunStoreError
-from workbench.experiment import load_comparison
-from workbench.records import RunRecord
-from workbench.runs import KEEP_CHECKPOINTS_ENV, RunStore
-from workbench.train import build_model, restore_model
+from workbench.core.errors import RunStoreError
+from workbench.core.records import RunRecord
+from workbench.core.settings import KEEP_CHECKPOINTS_ENV
+from workbench.data.loading import DataBundle, load_data
+from workbench.experiments.comparisons import load_comparison
+from workbench.models.backbones import Backbone, StagedNet, get_backbone
+from workbench.spec.config import RunConfig
+from workbench.store.runs import RunStore
+from workbench.training.train import build_model, restore_model
 
 ROLES = ("transfer", "scratch")
 BATCH = 128

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from workbench.backbones import StagedNet, get_backbone
-from workbench.errors import DataError
-from workbench.image_folder import UNREADABLE, decode_image
+from workbench.core.errors import DataError
+from workbench.data.kinds.folders import UNREADABLE, decode_image
 from workbench.inside.gradcam import grad_cam
 from workbench.inside.networks import ROLES, Networks, trained_model
-from workbench.runs import RunStore
+from workbench.models.backbones import StagedNet, get_backbone
+from workbench.store.runs import RunStore
 
 MAX_UPLOAD_BYTES = 20 * 2**20
 

@@ -12,9 +12,10 @@ from typing import Callable
 
 import plotly.graph_objects as go
 
-from workbench import inside_plots, plots
 from workbench.inside import VIEW_NAMES, features, filters, gradcam, mistakes, movement, photo
+from workbench.inside import plots as inside_plots
 from workbench.inside.networks import Networks
+from workbench.present import plots
 
 
 @dataclass(frozen=True)

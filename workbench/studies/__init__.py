@@ -1,6 +1,18 @@
-"""Classic transfer-learning results, reproduced on a laptop with seeds and spread (`workbench reproduce`)."""
+"""Classic transfer-learning results, reproduced on a laptop with seeds and spread (`workbench reproduce`).
 
-from workbench.studies.catalogue import STUDIES
-from workbench.studies.core import Study, StudyResult, run_study
+`catalogue` holds the studies, `core` runs one over seeds and judges it, `report` and `plots` show it.
+"""
 
-__all__ = ["STUDIES", "Study", "StudyResult", "run_study"]
+from __future__ import annotations
+
+from workbench import lazy_exports
+
+_PUBLIC = {
+    "STUDIES": "workbench.studies.catalogue:STUDIES",
+    "Study": "workbench.studies.core:Study",
+    "StudyResult": "workbench.studies.core:StudyResult",
+    "run_study": "workbench.studies.core:run_study",
+}
+__all__ = sorted(_PUBLIC)
+
+__getattr__ = lazy_exports(_PUBLIC, globals(), __name__)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 from statistics import fmean
 
-from workbench.backbones import get_backbone
-from workbench.config import ComparisonConfig, RunConfig
-from workbench.explorer import imagenet_top1
+from workbench.explorer.measure import imagenet_top1
+from workbench.models.backbones import get_backbone
+from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.studies.core import SCRATCH, Point, Study, StudyResult, Verdict, apart, base_run, difference, show, sign
 
 

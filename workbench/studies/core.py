@@ -13,11 +13,11 @@ import statistics
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from workbench.config import ComparisonConfig, RunConfig
-from workbench.errors import ConfigError
-from workbench.metrics import BY_KEY
-from workbench.records import RunRecord
-from workbench.runs import RunStore
+from workbench.core.errors import ConfigError
+from workbench.core.metrics import BY_KEY
+from workbench.core.records import RunRecord
+from workbench.spec.config import ComparisonConfig, RunConfig
+from workbench.store.runs import RunStore
 
 SCRATCH = "scratch"
 
@@ -121,8 +121,8 @@ def seeded(config: ComparisonConfig, seed: int, sources: dict[str, str] | None =
 
 def train_sources(study: Study, store: RunStore, seed: int, quick: bool) -> dict[str, str]:
     """The study's source runs for one seed, each trained unless a completed one with its weights is in the store."""
-    from workbench.reuse import find_reusable, fingerprint
-    from workbench.train import train_run
+    from workbench.experiments.reuse import find_reusable, fingerprint
+    from workbench.training.train import train_run
 
     ids = {}
     for name, config in (study.sources(quick) if study.sources else {}).items():
@@ -140,7 +140,7 @@ def train_sources(study: Study, store: RunStore, seed: int, quick: bool) -> dict
 def run_study(study: Study, store: RunStore, seeds: list[int], quick: bool = False,
               on_point: Callable[[Point, int], None] | None = None) -> StudyResult:
     """Run every point for every seed (reusing identical runs already in the store) and judge the claim."""
-    from workbench.experiment import run_comparison
+    from workbench.experiments.comparisons import run_comparison
 
     if not seeds:
         raise ConfigError("a study needs at least one seed")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.metrics import metric as metric_spec
+from workbench.core.metrics import metric as metric_spec
 from workbench.studies.core import StudyResult
 
 

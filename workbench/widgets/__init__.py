@@ -12,9 +12,19 @@ while a cell waits with ``await panel.finished()``.
 Outside a notebook (scripts, tests) ``panel.wait()`` blocks until the run ends.
 """
 
-from workbench.widgets.comparison import ComparisonPanel, StageMap
-from workbench.widgets.explorer import BackboneExplorer
-from workbench.widgets.sweep import SweepPanel, lr_finder
-from workbench.widgets.views import cost_table_html
+from __future__ import annotations
 
-__all__ = ["BackboneExplorer", "ComparisonPanel", "StageMap", "SweepPanel", "cost_table_html", "lr_finder"]
+from workbench import lazy_exports
+
+_PUBLIC = {
+    "ComparisonPanel": "workbench.widgets.comparison:ComparisonPanel",
+    "StageMap": "workbench.widgets.comparison:StageMap",
+    "BackboneExplorer": "workbench.widgets.explorer:BackboneExplorer",
+    "SweepPanel": "workbench.widgets.sweep:SweepPanel",
+    "lr_finder": "workbench.widgets.sweep:lr_finder",
+    "InsidePanel": "workbench.widgets.inside:InsidePanel",
+    "cost_table_html": "workbench.widgets.views:cost_table_html",
+}
+__all__ = sorted(_PUBLIC)
+
+__getattr__ = lazy_exports(_PUBLIC, globals(), __name__)

@@ -7,19 +7,19 @@ import threading
 
 import ipywidgets as w
 
-from workbench import plots
-from workbench.backbones import get_backbone, list_backbones
-from workbench.config import ComparisonConfig
-from workbench.data import suggested_datasets
-from workbench.errors import ConfigError
-from workbench.experiment import Comparison, configs_from_values, group_comparisons
-from workbench.jobs import Job
-from workbench.metrics import human_count
-from workbench.options import default, shown_in
-from workbench.preflight import class_count
-from workbench.records import RunRecord
-from workbench.runs import RunStore
-from workbench.weights import weights_status
+from workbench.core.errors import ConfigError
+from workbench.core.metrics import human_count
+from workbench.core.records import RunRecord
+from workbench.data.loading import suggested_datasets
+from workbench.experiments.comparisons import Comparison, configs_from_values, group_comparisons
+from workbench.jobs.job import Job
+from workbench.models.backbones import get_backbone, list_backbones
+from workbench.models.weights.status import weights_status
+from workbench.present import plots
+from workbench.spec.config import ComparisonConfig
+from workbench.spec.options import default, shown_in
+from workbench.spec.preflight import class_count
+from workbench.store.runs import RunStore
 from workbench.widgets.controls import STYLE, control, follow_backbone, toggles
 from workbench.widgets.job_panel import JobPanel
 from workbench.widgets.views import FigureView, cost_table_html, figure_bundle

@@ -1,6 +1,6 @@
 """Notebook controls drawn from the option spec: one factory per kind of option.
 
-An option added to `workbench.options` appears in the panels with no widget code: its kind picks
+An option added to `workbench.spec.options` appears in the panels with no widget code: its kind picks
 the control, its bounds or values set the range, its label and help are what a student reads.
 A slider is used only where it can be dragged to every value; longer ranges get a number box.
 """
@@ -11,7 +11,7 @@ import math
 
 import ipywidgets as w
 
-from workbench.options import Option
+from workbench.spec.options import Option
 
 STYLE = {"description_width": "200px"}
 WIDE = {"width": "680px"}  # a 100-step slider gets about 4 px per step

@@ -1,6 +1,6 @@
 """`BackboneExplorer`: every backbone side by side, and its speed measured on this machine, in a notebook.
 
-The same engine (`workbench.explorer`) and chart (`workbench.explorer_plots`) as `workbench backbones
+The same engine (`workbench.explorer.measure`) and chart (`workbench.explorer.plots`) as `workbench backbones
 --measure` and the dashboard's Backbones tab. Measuring runs in the click, so a cell that calls
 ``panel.measure.click()`` has the numbers in ``panel.result`` when it returns.
 
@@ -14,10 +14,10 @@ import html
 
 import ipywidgets as w
 
-from workbench.errors import WorkbenchError
-from workbench.explorer import explorer_rows, measure_backbones
-from workbench.explorer_plots import AUTO, backbone_chart, notes, table_cells, x_axis_choices
-from workbench.options import IMAGE_SIZES, option
+from workbench.core.errors import WorkbenchError
+from workbench.explorer.measure import explorer_rows, measure_backbones
+from workbench.explorer.plots import AUTO, backbone_chart, notes, table_cells, x_axis_choices
+from workbench.spec.options import IMAGE_SIZES, option
 from workbench.widgets.controls import STYLE, WIDE
 from workbench.widgets.views import FigureView
 

@@ -22,12 +22,12 @@ import ipywidgets as w
 from IPython import get_ipython
 from IPython.display import DisplayHandle, display
 
-from workbench.config import ComparisonConfig
-from workbench.errors import WorkbenchError
-from workbench.jobs import Job
-from workbench.preflight import preflight
-from workbench.records import RunRecord
-from workbench.runs import RunStore
+from workbench.core.errors import WorkbenchError
+from workbench.core.records import RunRecord
+from workbench.jobs.job import Job
+from workbench.spec.config import ComparisonConfig
+from workbench.spec.preflight import preflight
+from workbench.store.runs import RunStore
 from workbench.widgets.controls import STYLE, WIDE
 
 TICK_S = 0.5  # how often the follower updates progress and status

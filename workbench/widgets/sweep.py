@@ -6,16 +6,22 @@ from __future__ import annotations
 import ipywidgets as w
 import plotly.graph_objects as go
 
-from workbench import plots
-from workbench.config import ComparisonConfig, RunConfig
-from workbench.experiment import Comparison, grid_configs, group_comparisons, parse_sweep_values, sweep_points
-from workbench.jobs import Job
-from workbench.lr_finder import LRFinderResult, find_lr
-from workbench.metrics import ACCURACIES
-from workbench.options import SWEEPABLE, option, sweep_hint
-from workbench.records import RunRecord
-from workbench.runs import RunStore
-from workbench.sweep_plots import sweep_heatmap
+from workbench.core.metrics import ACCURACIES
+from workbench.core.records import RunRecord
+from workbench.experiments.comparisons import (
+    Comparison,
+    grid_configs,
+    group_comparisons,
+    parse_sweep_values,
+    sweep_points,
+)
+from workbench.jobs.job import Job
+from workbench.present import plots
+from workbench.present.sweep_plots import sweep_heatmap
+from workbench.spec.config import ComparisonConfig, RunConfig
+from workbench.spec.options import SWEEPABLE, option, sweep_hint
+from workbench.store.runs import RunStore
+from workbench.training.lr_finder import LRFinderResult, find_lr
 from workbench.widgets.controls import STYLE, WIDE, toggles
 from workbench.widgets.job_panel import JobPanel
 from workbench.widgets.views import FigureView, figure_bundle

@@ -13,7 +13,7 @@ import json
 import ipywidgets as w
 import plotly.graph_objects as go
 
-from workbench.report import comparison_rows, verdict
+from workbench.present.report import comparison_rows, verdict
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 

@@ -1,0 +1,157 @@
+"""Transfer Workbench dashboard: launch comparisons and sweeps, watch transfer vs scratch side by side.
+
+Served by `workbench dashboard` (installed package) or `streamlit run dashboard.py` (a checkout); both
+run `main()` here on every rerun. The sidebar is `dashboard_sidebar`, the main area `dashboard_views`.
+
+Only layout lives here: training runs in a worker process (`workbench.jobs.job`), charts come from
+`workbench.present.plots`. Each page has an id in its address (``?session=...``), so a reload is the same
+person: their job's place in line, its Stop button, its errors and their settings come back, and no one
+else sees them. Jobs wait in the run folder's queue (`workbench.jobs.queue`): at most ``--max-jobs`` train
+at once; with ``--teacher`` a page can stop anyone's. The page reads the run store through a
+`StoreView`, which loads only the records that changed since the last page run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.settings import runs_dir
+from workbench.dashboard.class_board import class_board, queue_panel
+from workbench.dashboard.explorer import explorer_tab
+from workbench.dashboard.inside import inside_tab
+from workbench.dashboard.sidebar import follow, restore, sidebar
+from workbench.dashboard.views import compare_runs, pick_comparison, progress, show_comparison, sweep_so_far
+from workbench.experiments.comparisons import group_comparisons
+from workbench.jobs.job import Job, JobBoard, prepare_worker
+from workbench.spec.config import ComparisonConfig
+from workbench.spec.preflight import preflight
+from workbench.store.runs import RunStore
+from workbench.store.view import StoreView
+
+REFRESH_SECONDS = 2.0  # while a job trains: a light refresh, as the training shares this CPU
+FIRST_REFRESH_SECONDS = 0.5  # until the job's first epoch is on screen: a click answers within ~2 s
+TEACHER_REFRESH_SECONDS = 5.0  # a teacher's page follows the class's queue while anyone's job is in it
+
+
+def server_options() -> argparse.Namespace:
+    """What the server was started with, after ``--``: the run folder, how many jobs train at once, teacher mode."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs-dir", default=None)
+    parser.add_argument("--max-jobs", type=int, default=None)
+    parser.add_argument("--teacher", action="store_true")
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    known.runs_dir = Path(known.runs_dir) if known.runs_dir else runs_dir()
+    return known
+
+
+@st.cache_resource
+def job_board(root: str, max_jobs: int | None) -> JobBoard:
+    """One board per server and run folder: every page sees the queue, and a reload finds its job still there."""
+    return JobBoard(root, max_jobs)
+
+
+@st.cache_resource
+def store_view(root: str) -> StoreView:
+    """One copy of the run store per server, brought up to date from the change feed on each page run."""
+    return StoreView(RunStore(root))
+
+
+def page_owner() -> str:
+    """This page's id, kept in its address so that a reload is still the same person."""
+    owner = st.query_params.get("session")
+    if not owner:
+        owner = st.query_params["session"] = uuid.uuid4().hex[:10]
+    return owner
+
+
+def demo(store: RunStore, board: JobBoard, owner: str) -> None:
+    """The empty page's one button: the default comparison."""
+    st.info("No runs yet. The default demo fine-tunes EfficientNet-Lite0 on real photo textures "
+            "(10 labels per class) and trains it from scratch: about a minute on a laptop CPU.")
+    if st.button("Run the default demo", type="primary", key="demo"):
+        try:
+            configs = [ComparisonConfig()]
+            preflight(configs)
+            follow(board.launch(Job(configs, store, label="default demo", in_process=True, owner=owner,
+                                    name=st.session_state.get("student_name", ""))))
+        except WorkbenchError as exc:
+            st.session_state["launch_error"] = str(exc)
+        st.rerun()
+
+
+def job_records(store: RunStore, job: Job) -> list:
+    """Only this job's records: the refresh during training reads two files, not the whole store."""
+    rows, _ = store.list_runs(comparison_id=job.comparison_ids)
+    return [store.load(row["run_id"]) for row in rows]
+
+
+def refresh_every(mine: Job | None, first_epoch_due: bool, board: JobBoard, teacher: bool) -> float | None:
+    """Fast until this page's first epoch shows, slower while it waits in line or trains, never when idle."""
+    if mine is not None:
+        return FIRST_REFRESH_SECONDS if first_epoch_due and mine.state == "running" else REFRESH_SECONDS
+    return TEACHER_REFRESH_SECONDS if teacher and board.active() is not None else None
+
+
+def main() -> None:
+    st.set_page_config(page_title="Transfer Workbench", layout="wide")
+    server = server_options()
+    store, owner = RunStore(server.runs_dir), page_owner()
+    board, view = job_board(str(store.root), server.max_jobs), store_view(str(store.root))
+    st.title("Transfer Workbench")
+    st.caption(f"Fine-tune a pre-trained CNN and train it from scratch under identical conditions. "
+               f"Runs saved in `{store.root.resolve()}`" + (" · teacher mode" if server.teacher else ""))
+    records, problems = view.refresh()
+    recorded = group_comparisons(records)
+    restore(board, owner)
+    sidebar(store, board, owner, {r.config["dataset"]: len(r.classes) for r in records if r.classes})
+    mine = board.active(owner)
+    if not board.training():
+        prepare_worker()  # the next job's worker imports the engine now, not after the click
+    first_epoch_due = mine is not None and not any(r.epochs for r in job_records(store, mine))
+    waiting = mine is not None and mine.state == "queued"
+
+    @st.fragment(run_every=refresh_every(mine, first_epoch_due, board, server.teacher))
+    def live() -> None:
+        job = board.active(owner)
+        if mine is not None and job is None:
+            st.rerun()  # the job just ended: draw the whole page once, with costs and downloads
+        if waiting and job is not None and job.state == "running":
+            st.rerun()  # out of the line: the faster refresh until its first epoch shows
+        progress(job or board.latest(owner), board, owner)
+        queue_panel(board, owner, server.teacher)
+        comparisons = recorded
+        if job is not None:
+            training = job_records(store, job)
+            if first_epoch_due and any(r.epochs for r in training):
+                st.rerun()  # the first epoch is in: the whole page once, then the slower refresh
+            comparisons = {**recorded, **group_comparisons(training)}
+            comparisons = {c: comparisons[c] for c in [*reversed(job.comparison_ids), *recorded] if c in comparisons}
+        sweep_so_far(job, comparisons)
+        if not comparisons and job is None:
+            demo(store, board, owner)
+            return
+        if job is not None:  # keep the refresh light: the browser and this server share the CPU with training
+            comparison = pick_comparison(comparisons, job)
+            show_comparison(store, comparison, live=comparison.comparison_id in job.comparison_ids)
+            return
+        curves, history, board_tab, inside, explorer = st.tabs(
+            ["Transfer vs scratch", "Compare runs", "Class board", "Inside the networks", "Backbones"])
+        with curves:
+            comparison = pick_comparison(comparisons, board.latest(owner))
+            show_comparison(store, comparison, live=False)
+        with history:
+            compare_runs(store, comparisons, problems)
+        with board_tab:
+            class_board(view, board, server.teacher)
+        with inside:
+            inside_tab(store, comparison)
+        with explorer:
+            explorer_tab()
+
+    live()

@@ -1,0 +1,118 @@
+"""The dashboard's class view: the training queue (who trains, who waits) and the class board.
+
+Layout only: the queue is `workbench.jobs.queue`'s, the lines are `experiment.sweep_groups` pooled over
+everyone's comparisons, drawn by `plots.sweep_curve` like any sweep.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from workbench.core.metrics import ACCURACIES
+from workbench.dashboard.views import grid_heatmaps
+from workbench.experiments.comparisons import Comparison, grid_groups, group_comparisons, sweep_groups
+from workbench.jobs.job import JobBoard
+from workbench.present import plots
+from workbench.present.report import comparison_label, settings_text
+from workbench.spec.options import SWEEPABLE, option
+from workbench.store.view import StoreView
+
+ANONYMOUS = "(no name)"
+
+
+def _who(job: dict) -> str:
+    return job["name"] or ("terminal" if (job["owner"] or "").startswith("cli:") else ANONYMOUS)
+
+
+QUEUE_REFRESH_SECONDS = 5.0  # the line redraws itself alone (a small fragment) while anyone's job is in it
+BOARD_REFRESH_SECONDS = 10.0  # a teacher's class board follows the results; a student's page has a button
+
+
+def queue_panel(board: JobBoard, owner: str, teacher: bool) -> None:
+    """The line of jobs in this run folder, kept current on its own while it is not empty."""
+    busy = bool(board.queue.jobs(("queued", "running")))
+
+    @st.fragment(run_every=QUEUE_REFRESH_SECONDS if busy else None)
+    def line() -> None:
+        _queue(board, owner, teacher)
+
+    line()
+
+
+def _queue(board: JobBoard, owner: str, teacher: bool) -> None:
+    """Everyone sees who trains and who waits; a teacher's page can stop any job in it."""
+    jobs = board.queue.jobs(("queued", "running"))
+    if not jobs:
+        return
+    training = sum(job["state"] == "running" for job in jobs)
+    with st.expander(f"training queue: {training} training, {len(jobs) - training} waiting "
+                     f"(at most {board.max_jobs} at once)", expanded=teacher):
+        for place, job in enumerate(jobs, start=1 - training):
+            since = time.time() - (job["started"] or job["created"])
+            state = "training" if job["state"] == "running" else f"waiting, number {place}"
+            text = f"**{_who(job)}**{' (you)' if job['owner'] == owner else ''} · {job['label']} · {state} · {since:.0f} s"
+            if not teacher:
+                st.markdown(text)
+                continue
+            left, right = st.columns([5, 1])
+            left.markdown(text)
+            if right.button("Stop", key=f"stop-{job['job_id']}"):
+                ours = board.find(job["job_id"])
+                ours.stop() if ours is not None else board.queue.stop(job["job_id"])
+                st.rerun()
+
+
+def class_board(view: StoreView, board: JobBoard, teacher: bool) -> None:
+    """The board as of now: on a teacher's page it follows new results by itself, elsewhere on a click."""
+    @st.fragment(run_every=BOARD_REFRESH_SECONDS if teacher else None)
+    def current() -> None:
+        records, _ = view.refresh()  # only what changed since the last look is read
+        left, right = st.columns([4, 1])
+        left.caption(f"as of {time.strftime('%H:%M:%S')}" + (", refreshed every 10 s" if teacher else ""))
+        if not teacher:
+            right.button("refresh", key="board_refresh")  # a click reruns this fragment only
+        _board(group_comparisons(records), board.queue.owners())
+
+    current()
+
+
+def _board(comparisons: dict[str, Comparison], owners: dict[str, dict]) -> None:
+    """Every comparison in the store by who ran it, and the class's lines from the finished ones: one point
+    per value tried."""
+    if not comparisons:
+        st.info("no comparisons recorded yet")
+        return
+    finished = [c for c in comparisons.values() if c.transfer and c.scratch
+                and all(r.status == "completed" for r in c.transfer + c.scratch)]
+    keys = [m.key for m in ACCURACIES]
+    metric = st.radio("accuracy", keys, index=keys.index("test_acc"), horizontal=True, key="board_metric",
+                      format_func=lambda k: next(m.label for m in ACCURACIES if m.key == k))
+    drawn = 0
+    for parameter in SWEEPABLE:
+        for index, group in enumerate(sweep_groups(finished, parameter, pool=True)):
+            drawn += 1
+            runs = sum(p["comparisons"] for p in group.points)
+            st.subheader(f"the class's {option(parameter).label}")
+            st.caption(f"{runs} comparisons at {len(group.points)} values; each point is the mean over every run "
+                       f"at that value (bars: one standard deviation); held fixed: {settings_text(group.fixed)}")
+            st.plotly_chart(plots.sweep_curve(group.points, parameter, metric), key=f"board-{parameter}-{index}")
+    drawn += grid_heatmaps(grid_groups(finished, pool=True), metric, "board")
+    if not drawn:
+        st.info("No line yet: the class's comparisons do not yet differ in exactly one setting. When each person "
+                "keeps the defaults and changes one setting (say, freeze depth), the class's curve appears here.")
+    rows, finished_ids = [], {c.comparison_id for c in finished}
+    for comparison in comparisons.values():
+        summary = comparison.summary()
+        who = owners.get(comparison.comparison_id)
+        rows.append({"who": (who["name"] or ANONYMOUS) if who else "not from the queue",
+                     "transfer": (summary["transfer"] or {}).get(metric),
+                     "scratch": (summary["scratch"] or {}).get(metric),
+                     "finished": comparison.comparison_id in finished_ids,
+                     "comparison": comparison_label(comparison)})
+    table = pd.DataFrame(rows).sort_values(["who", "comparison"], kind="stable")
+    st.subheader("by person")
+    st.dataframe(table, hide_index=True, column_config={
+        role: st.column_config.NumberColumn(role, format="percent") for role in ("transfer", "scratch")})

@@ -1,0 +1,212 @@
+"""The dashboard's sidebar, drawn from the option spec: one control per option, one renderer per kind.
+
+Every control is keyed by its option's name, so what the page holds is ``st.session_state[name]``;
+Launch turns those values into configs with the engine's `configs_from_values` (the notebook
+panels call the same function) after the engine's `preflight` checks. A mistake is shown under
+Launch, in this page only.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench.core.errors import WorkbenchError
+from workbench.data.loading import list_datasets, suggested_datasets
+from workbench.experiments.comparisons import configs_from_values
+from workbench.jobs.job import Job, JobBoard
+from workbench.models.backbones import get_backbone
+from workbench.models.weights.status import weights_status
+from workbench.present import plots
+from workbench.spec.options import SWEEPABLE, Option, option, shown_in, sweep_hint
+from workbench.spec.preflight import class_count, preflight
+from workbench.store.runs import RunStore
+
+GROUPS = {"finetuning": "discriminative rates and gradual unfreezing", "training": "training details"}
+FOLDER = "your image folder"
+NO_GRID = "nothing else"
+FORM_KEYS = ("dataset_folder", "mode", "sweep", "sweep2", "student_name")  # what the sidebar holds besides the options
+
+
+def _clamp(key: str, allowed: list) -> None:
+    """Keep a remembered value valid when its range changed (a backbone with fewer stages)."""
+    value = st.session_state[key]
+    if value not in allowed:
+        st.session_state[key] = min(allowed, key=lambda a: abs(a - value))
+
+
+def _number(o: Option, low, high, where):
+    if o.kind == "int" and o.values:
+        allowed = [v for v in o.values if (low is None or v >= low) and (high is None or v <= high)]
+        _clamp(o.name, allowed)
+        return where.select_slider(o.label, allowed, key=o.name, help=o.help)
+    if o.kind == "int" and high is not None and high - low <= 12:
+        _clamp(o.name, list(range(low, high + 1)))
+        return where.slider(o.label, low, high, key=o.name, help=o.help)
+    if o.kind == "int":
+        return where.number_input(o.label, low, high, step=1, key=o.name, help=o.help)
+    decimals = max(0, -int(f"{o.step:e}".split("e")[1]))
+    return where.number_input(o.label, float(low), float(high), step=o.step, format=f"%.{decimals}f", key=o.name,
+                              help=o.help)
+
+
+def control(o: Option, backbone: str, where):
+    """The widget for one option, by its kind; its value also lands in ``st.session_state[o.name]``."""
+    st.session_state.setdefault(o.name, o.default)
+    if o.kind == "choice":
+        choices = o.options_for()
+        if len(choices) <= 3:
+            return where.radio(o.label, choices, key=o.name, help=o.help, horizontal=True)
+        return where.selectbox(o.label, choices, key=o.name, help=o.help)
+    if o.kind in ("int", "float"):
+        return _number(o, *o.bounds(backbone), where)
+    if o.kind == "logfloat":
+        return where.select_slider(o.label, list(o.values), key=o.name, help=o.help, format_func=o.show)
+    if o.kind == "bool":
+        return where.checkbox(o.label, key=o.name, help=o.help)
+    return where.text_input(o.label, key=o.name, help=o.help)
+
+
+def dataset_control(o: Option, where) -> None:
+    """Suggested datasets and "your image folder" (with its path): the dataset option as a picker."""
+    choices = suggested_datasets() + [FOLDER]
+    if st.session_state.setdefault(o.name, o.default) not in choices:
+        st.session_state[o.name] = FOLDER
+    described = "\n".join(f"- **{name}**: {text}" for name, text in list_datasets().items())
+    if where.selectbox(o.label, choices, key=o.name, help=described) == FOLDER:
+        where.text_input("image folder path", key="dataset_folder", placeholder="/home/me/photos",
+                         help="one sub-folder of images per class, optionally inside train/ val/ test/")
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def _class_count(dataset: str) -> int | None:
+    return class_count(dataset)
+
+
+def backbone_notes(name: str, where) -> None:
+    backbone = get_backbone(name)
+    ready, command = weights_status(name)
+    where.caption(f"{backbone.backbone_params():,} parameters in {backbone.num_stages} stages · "
+                  + ("ImageNet weights on this machine" if ready else
+                     f"ImageNet weights download on first use; offline, run `{command}` first"))
+
+
+def stage_map(backbone: str, freeze_depth: int, classes: int | None, where) -> None:
+    spec = get_backbone(backbone)
+    head = spec.head_params(classes) if classes else None
+    where.plotly_chart(plots.stage_map(spec.stage_param_counts(), freeze_depth, head), key="stage_map",
+                       config={"displayModeBar": False})
+    if head is None:
+        where.caption("the new head's size depends on the class count, known once the data is read")
+
+
+def sweep_key(sweep: str, backbone: str) -> str:
+    """Each swept option (and backbone) keeps its own values, starting from the engine's hint."""
+    return f"sweep_values:{sweep}:{backbone}"
+
+
+def form_values() -> dict:
+    """What the page holds now, as {option name: value}. A callback reads it here: this is each widget's
+    newest value, also for one changed in the same click (a number typed, then Launch)."""
+    values = {o.name: st.session_state[o.name] for o in shown_in("dashboard") if o.name in st.session_state}
+    if values.get("dataset") == FOLDER:
+        values["dataset"] = f"imagefolder:{st.session_state.get('dataset_folder', '').strip()}"
+    return values
+
+
+def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[str, int]) -> None:
+    """Options by group, the stage map, what to run, Launch and Stop, and this page's own errors."""
+    bar = st.sidebar
+    bar.header("Launch")
+    for group in ("main", *GROUPS):
+        where = bar if group == "main" else bar.expander(GROUPS[group])
+        for o in shown_in("dashboard", group):
+            if o.name == "dataset":
+                dataset_control(o, where)
+                continue
+            control(o, st.session_state.get("backbone", option("backbone").default), where)
+            if o.name == "backbone":
+                backbone_notes(st.session_state["backbone"], where)
+            if o.name == "freeze_depth":
+                map_slot = where.container()  # drawn once the dataset, hence the head's size, is known
+    values = form_values()
+    backbone = values["backbone"]
+    stage_map(backbone, values["freeze_depth"], known_classes.get(values["dataset"]) or _class_count(values["dataset"]),
+              map_slot)
+    if bar.radio("what to run", ["comparison", "sweep"], horizontal=True, key="mode") == "sweep":
+        sweep = bar.selectbox("sweep over", SWEEPABLE, key="sweep", format_func=lambda n: option(n).label)
+        key = sweep_key(sweep, backbone)
+        st.session_state.setdefault(key, sweep_hint(sweep, backbone))
+        bar.text_input("values", key=key, help="separated by spaces; each value is one real comparison")
+        others = [NO_GRID] + [name for name in SWEEPABLE if name != sweep]
+        _clamp_choice("sweep2", others)
+        sweep2 = bar.selectbox("and over (a grid of every pair)", others, key="sweep2",
+                               format_func=lambda n: n if n == NO_GRID else option(n).label)
+        if sweep2 != NO_GRID:
+            key2 = sweep_key(sweep2, backbone)
+            st.session_state.setdefault(key2, sweep_hint(sweep2, backbone))
+            bar.text_input("values ", key=key2, help="every value of the first setting with each of these")
+    launch_controls(store, board, owner)
+
+
+def _clamp_choice(key: str, allowed: list) -> None:
+    if st.session_state.get(key) not in allowed:
+        st.session_state[key] = allowed[0]
+
+
+def launch_controls(store: RunStore, board: JobBoard, owner: str) -> None:
+    """Name, Launch and Stop. Launch joins the queue; Stop reaches only this page's own job."""
+    st.sidebar.text_input("your name (shown on the class board)", key="student_name", max_chars=40,
+                          placeholder="optional")
+    mine = board.active(owner)
+    left, right = st.sidebar.columns(2)
+    left.button("Launch", type="primary", disabled=mine is not None, key="launch",
+                on_click=launch, args=(store, board, owner),
+                help="your job is in line or training; stop it or wait for it" if mine else None)
+    right.button("Stop", disabled=mine is None, key="stop", on_click=mine.stop if mine else None)
+    if st.session_state.get("launch_error"):
+        st.sidebar.error(st.session_state["launch_error"])
+    last = board.latest(owner)
+    if last is not None and last.state == "failed":
+        st.sidebar.error(f"the last job stopped: {last.error}")
+
+
+def launch(store: RunStore, board: JobBoard, owner: str) -> None:
+    """Launch's callback: check, queue, and show the new comparison (runs before the page redraws)."""
+    st.session_state["launch_error"] = None
+    values = form_values()
+    sweep = st.session_state.get("sweep") if st.session_state.get("mode") == "sweep" else None
+    sweep2 = st.session_state.get("sweep2", NO_GRID) if sweep else NO_GRID
+    sweep2 = None if sweep2 == NO_GRID else sweep2
+    swept = [sweep_key(p, values["backbone"]) for p in (sweep, sweep2) if p]
+    keys = [*values, *FORM_KEYS, *swept]
+    label = (f"grid over {option(sweep).label} × {option(sweep2).label}" if sweep2 else
+             f"sweep over {option(sweep).label}" if sweep else "comparison")
+    try:
+        texts = [st.session_state.get(k, "") for k in swept] + ["", ""]
+        configs = configs_from_values(values, sweep, texts[0], sweep2, texts[1])
+        preflight(configs)
+        settings = {k: st.session_state[k] for k in keys if k in st.session_state}
+        job = board.launch(Job(configs, store, label=label, in_process=True, owner=owner, settings=settings,
+                               sweep=sweep, sweep2=sweep2, name=st.session_state.get("student_name", "")))
+    except WorkbenchError as exc:
+        st.session_state["launch_error"] = str(exc)
+        return
+    follow(job)
+
+
+def follow(job: Job) -> None:
+    """Show this job's comparison now, and the next one of a sweep as it starts, until the person picks another."""
+    st.session_state["following"] = job.comparison_ids[0]
+    st.session_state["chosen"] = job.comparison_ids[0]
+
+
+def restore(board: JobBoard, owner: str) -> None:
+    """On a page's first run, bring back what its latest job was launched with (a reload keeps the settings)."""
+    if st.session_state.get("restored"):
+        return
+    st.session_state["restored"] = True
+    job = board.latest(owner)
+    if job is not None:
+        st.session_state.update(job.settings)
+        if job.active:
+            follow(job)

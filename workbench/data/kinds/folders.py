@@ -1,0 +1,136 @@
+"""The user's own images: one folder per class, optionally under train/, val/ and test/.
+
+Anything that is not a decodable image (text files, ``.DS_Store``, truncated or corrupt
+files, decompression bombs) is skipped and counted in the dataset's notes rather than
+stopping the run; grayscale, palette, RGBA, CMYK and 16-bit images are converted to RGB.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from workbench.data.sources import SPLITS, DatasetKind, ImageSource, register_dataset, resize_square
+from workbench.core.errors import DataError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def _image_files(folder: Path) -> tuple[list[Path], int]:
+    """Image files below ``folder`` (symlinked folders are not followed, so loops cannot hang us)."""
+    found, ignored = [], 0
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(root) / name
+            if not name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES:
+                found.append(path)
+            else:
+                ignored += 1
+    return found, ignored
+
+
+def _class_folders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def image_folder_source(root: Path) -> ImageSource:
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist or is not a folder; check the path")
+    layout = [s for s in SPLITS if (root / s).is_dir()]
+    if layout and "train" not in layout:
+        raise DataError(f"{root} has {'/'.join(layout)} but no train/ folder; add train/<class>/ images")
+    split_roots = {s: root / s for s in layout} if layout else {None: root}
+    classes = sorted({c for folder in split_roots.values() for c in _class_folders(folder)})
+    files, labels, splits, notes = [], [], [], []
+    ignored = 0
+    for label, name in enumerate(classes):
+        count = 0
+        for split, folder in split_roots.items():
+            paths, skipped = _image_files(folder / name) if (folder / name).is_dir() else ([], 0)
+            ignored += skipped
+            files += paths
+            labels += [label] * len(paths)
+            splits += [split] * len(paths)
+            count += len(paths)
+        if count == 0:
+            notes.append(f"class folder {name!r} has no images and was left out")
+    if ignored:
+        notes.append(f"ignored {ignored} non-image file(s)")
+    kept = sorted(set(labels))
+    if not files:
+        raise DataError(f"no images found in {root}; put images in one sub-folder per class, e.g. {root}/cats/1.jpg")
+    if len(kept) < 2:
+        raise DataError(f"{root} has images of a single class ({classes[kept[0]]!r}); add a second class folder")
+    remap = {old: new for new, old in enumerate(kept)}
+    labels_array = np.array([remap[label] for label in labels])
+
+    def load(indices: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray, dict[str, int]]:
+        decoded = [decode_image(files[i], size) for i in indices]
+        ok = np.array([isinstance(image, torch.Tensor) for image in decoded], dtype=bool)
+        skipped = Counter(image for image in decoded if isinstance(image, str))
+        images = [image for image in decoded if isinstance(image, torch.Tensor)]
+        if not images:
+            return torch.empty(0, 3, size, size, dtype=torch.uint8), ok, dict(skipped)
+        return torch.stack(images), ok, dict(skipped)
+
+    predefined = np.array(splits) if layout else None
+    return ImageSource(f"imagefolder:{root}", [classes[k] for k in kept], labels_array, load, predefined, notes)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        high = array.max() or 1.0
+        image = Image.fromarray((array / high * 255).astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert("RGB")
+
+
+UNREADABLE = "unreadable, truncated or corrupt file(s)"
+
+
+def too_large() -> str:
+    return (f"image(s) over {Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (decompression-bomb guard); "
+            f"shrink them to use them")
+
+
+def decode_image(path: Path, size: int) -> torch.Tensor | str:
+    """One image file -> uint8 (3, size, size), or the reason it was skipped."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.draft("RGB", (size * 2, size * 2))  # JPEG: decode at reduced scale
+                image = _to_rgb(ImageOps.exif_transpose(image))
+                factor = min(image.size) // (size * 2)
+                if factor > 1:  # shrink huge images cheaply before the exact antialiased resize
+                    image = image.reduce(factor)
+                array = np.asarray(image, dtype=np.float32) / 255.0
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return too_large()
+    except (OSError, ValueError, SyntaxError):
+        return UNREADABLE
+    tensor = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
+    return resize_square(tensor, size)[0]
+
+
+def _open(argument: str, data_dir: Path) -> ImageSource:
+    if not argument:
+        raise DataError("imagefolder needs a path: --dataset imagefolder:/path/to/images")
+    return image_folder_source(Path(argument).expanduser())
+
+
+register_dataset(DatasetKind(
+    "imagefolder", "your images, one folder per class (optionally inside train/ val/ test/)", _open,
+    usage="imagefolder:PATH", takes_argument=True,
+))

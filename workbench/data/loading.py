@@ -1,0 +1,96 @@
+"""Datasets by name: the registry of dataset kinds, and a run's images decoded once and kept in memory.
+
+A name is a kind, optionally followed by ``:`` and an argument: ``textures``, ``digits:0-4``,
+``imagefolder:PATH``, ``fashion_mnist``, ``cifar10``. Each kind lives in its own module and
+registers itself (`workbench.data.sources`); this module imports them all, so asking here sees every
+kind. Splitting happens on the labels first, so only the images a run uses are ever decoded;
+the decoded ``uint8`` tensors are kept for later runs with the same data settings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from workbench.data.kinds import builtin as builtin_data
+from workbench.data.kinds import fashion_mnist
+from workbench.data.kinds import folders as image_folder
+from workbench.data.kinds import torchvision_sets as torchvision_data
+from workbench.core import settings
+from workbench.core.errors import DataError
+from workbench.data.sources import DATASET_KINDS, DataBundle, DatasetKind, ImageSource, shuffle_blocks
+from workbench.data.splits import make_splits
+
+if TYPE_CHECKING:
+    from workbench.spec.config import RunConfig
+
+MAX_CACHED_BUNDLES = 8
+# Importing a kind's module registers it; listed in the order people are shown them, offline ones first.
+KIND_MODULES = [module.__name__ for module in (builtin_data, fashion_mnist, image_folder, torchvision_data)]
+
+
+def _kinds() -> list[DatasetKind]:
+    """Every registered kind in `KIND_MODULES` order (kinds registered elsewhere last), whoever imported first."""
+
+    def rank(kind: DatasetKind) -> int:
+        module = kind.open.__module__
+        return KIND_MODULES.index(module) if module in KIND_MODULES else len(KIND_MODULES)
+
+    return sorted(DATASET_KINDS.values(), key=rank)
+
+
+def list_datasets() -> dict[str, str]:
+    """How to write each kind of dataset name, and what it is."""
+    return {kind.usage or kind.name: kind.description for kind in _kinds()}
+
+
+def suggested_datasets() -> list[str]:
+    """The names a picker offers, offline ones first (an image folder is added by each UI its own way)."""
+    return [name for kind in _kinds() for name in kind.suggested]
+
+
+def open_source(spec: str, data_dir: Path | None = None) -> ImageSource:
+    """Turn a dataset name (``digits:0-4``, ``imagefolder:PATH``, ``cifar10``...) into a source."""
+    name, colon, argument = spec.partition(":")
+    kind = DATASET_KINDS.get(name)
+    if kind is None or (colon and not kind.takes_argument):
+        raise DataError(f"unknown dataset {spec!r}; choose one of: {', '.join(list_datasets())}")
+    return kind.open(argument, data_dir or settings.data_dir())
+
+
+_SOURCES: dict[tuple[str, str], ImageSource] = {}
+_BUNDLES: dict[tuple, DataBundle] = {}
+
+
+def load_data(config: RunConfig) -> DataBundle:
+    """Decode the images of ``config``'s dataset and splits, reusing earlier decodes in this process."""
+    data_dir = Path(config.data_dir) if config.data_dir else None
+    key = (config.dataset, config.image_size, config.split_seed, config.train_per_class, config.max_eval_per_class,
+           str(data_dir), config.block_shuffle)
+    if key in _BUNDLES:
+        return _BUNDLES[key]
+    source_key = (config.dataset, str(data_dir))
+    if source_key not in _SOURCES:
+        _SOURCES[source_key] = open_source(config.dataset, data_dir)
+    source = _SOURCES[source_key]
+    splits = make_splits(source.labels, config.split_seed, source.predefined, config.train_per_class,
+                         config.max_eval_per_class)
+    images, labels = {}, {}
+    notes = list(source.notes)
+    shuffle = torch.Generator().manual_seed(config.split_seed)
+    for split, indices in splits.items():
+        pixels, ok, skipped = source.load(indices, config.image_size)
+        images[split] = shuffle_blocks(pixels, config.block_shuffle, shuffle) if config.block_shuffle else pixels
+        labels[split] = torch.as_tensor(source.labels[indices][ok], dtype=torch.long)
+        notes += [f"{split}: skipped {count} {why}" for why, count in skipped.items()]
+    if labels["train"].unique().numel() < 2:
+        raise DataError(f"{config.dataset}: the training split has fewer than two classes; "
+                        f"add images to more class folders")
+    bundle = DataBundle(source.name, source.classes, images, labels, notes)
+    if len(_BUNDLES) >= MAX_CACHED_BUNDLES:
+        _BUNDLES.pop(next(iter(_BUNDLES)))
+    _BUNDLES[key] = bundle
+    return bundle

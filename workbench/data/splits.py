@@ -1,0 +1,75 @@
+"""Stratified, seeded train/val/test splits, decided on the labels before any image is decoded."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.core.errors import DataError
+from workbench.data.sources import SPLITS
+
+VAL_FRACTION = 0.2
+TEST_FRACTION = 0.2
+
+
+def _carve(indices: np.ndarray, labels: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``indices`` per class into (rest, carved) with ``fraction`` carved out of each class."""
+    rest, carved = [], []
+    for label in np.unique(labels[indices]):
+        members = rng.permutation(indices[labels[indices] == label])
+        take = int(round(fraction * len(members)))
+        if len(members) >= 2:
+            take = min(max(take, 1), len(members) - 1)
+        carved.append(members[:take])
+        rest.append(members[take:])
+    return np.concatenate(rest), np.concatenate(carved)
+
+
+def make_splits(
+    labels: np.ndarray,
+    seed: int,
+    predefined: np.ndarray | None = None,
+    train_per_class: int | None = None,
+    max_eval_per_class: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Stratified, seeded train/val/test index arrays.
+
+    Where the data fixes a split (``predefined``) it is kept; missing validation or test
+    sets are carved per class from the training or validation set. ``train_per_class``
+    keeps that many training images of each class (simulating small data);
+    ``max_eval_per_class`` caps validation and test sets to keep evaluation quick.
+    """
+    rng = np.random.default_rng(seed)
+    every = np.arange(len(labels))
+    if predefined is None:
+        rest, test = _carve(every, labels, TEST_FRACTION, rng)
+        train, val = _carve(rest, labels, VAL_FRACTION / (1 - TEST_FRACTION), rng)
+    else:
+        train, val, test = (every[predefined == s] for s in SPLITS)
+        if len(val) == 0:
+            train, val = _carve(train, labels, VAL_FRACTION, rng)
+        if len(test) == 0:
+            val, test = _carve(val, labels, 0.5, rng)
+    splits = {"train": train, "val": val, "test": test}
+    if train_per_class is not None:
+        splits["train"] = _per_class(train, labels, train_per_class, rng, strict=True)
+    if max_eval_per_class is not None:
+        for split in ("val", "test"):
+            splits[split] = _per_class(splits[split], labels, max_eval_per_class, rng, strict=False)
+    return {split: np.sort(indices) for split, indices in splits.items()}
+
+
+def _per_class(indices: np.ndarray, labels: np.ndarray, count: int, rng: np.random.Generator, strict: bool) -> np.ndarray:
+    kept = []
+    for label in np.unique(labels):
+        members = rng.permutation(indices[labels[indices] == label])
+        if strict and len(members) < count:
+            raise DataError(
+                f"labels per class (--train-per-class) is {count}, but class {label} has only {len(members)} "
+                f"training images; set it to {min_train_count(indices, labels)} or less"
+            )
+        kept.append(members[:count])
+    return np.concatenate(kept)
+
+
+def min_train_count(indices: np.ndarray, labels: np.ndarray) -> int:
+    return int(min(np.sum(labels[indices] == c) for c in np.unique(labels)))

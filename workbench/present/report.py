@@ -1,0 +1,103 @@
+"""Plain-text renderings of records for the terminal: the side-by-side table and run lists."""
+
+from __future__ import annotations
+
+from workbench.core.metrics import BY_KEY, METRICS, percent, seconds
+from workbench.spec.options import OPTIONS, option
+
+
+def verdict(transfer: dict, scratch: dict) -> str:
+    """One sentence on who reached the target accuracy first, with the ratio written out."""
+    target = f"{100 * transfer['target_acc']:.0f}%"
+    t, s = transfer.get("time_to_target_s"), scratch.get("time_to_target_s")
+    if t is not None and s is not None:
+        faster, slower, who = (t, s, "transfer") if t <= s else (s, t, "scratch")
+        return f"{who} reached {target} val acc {slower / max(faster, 1e-9):.1f}x sooner ({faster:.1f} s vs {slower:.1f} s)"
+    if t is not None:
+        return f"transfer reached {target} val acc in {t:.1f} s; scratch never did in {scratch['wall_s']:.1f} s"
+    if s is not None:
+        return f"scratch reached {target} val acc in {s:.1f} s; transfer never did in {transfer['wall_s']:.1f} s"
+    return f"neither run reached {target} val acc"
+
+
+def with_spread(summary: dict, key: str) -> str:
+    """A number of a summary as the metrics table writes it, with '± spread' when seeds gave one."""
+    spec, spread = BY_KEY[key], summary.get(f"{key}_std")
+    if not spread:
+        return spec.format(summary.get(key))
+    return f"{spec.format(summary.get(key))} ± {100 * spread:.1f}" if spec.accuracy else \
+        f"{spec.format(summary.get(key))} ± {spec.format(spread)}"
+
+
+def comparison_rows(summary: dict) -> list[tuple[str, str, str]]:
+    """(measure, transfer, scratch) as displayed text; a missing run shows as '-'."""
+    transfer, scratch = summary.get("transfer") or {}, summary.get("scratch") or {}
+    return [(m.label, m.format(transfer.get(m.key)) if transfer else "-", m.format(scratch.get(m.key)) if scratch else "-")
+            for m in METRICS]
+
+
+def comparison_table(summary: dict) -> str:
+    lines = [f"{'':18}{'transfer':>16}{'scratch':>16}"]
+    lines += [f"{label:18}{t:>16}{s:>16}" for label, t, s in comparison_rows(summary)]
+    lines += [run["machine_busy"] for run in (summary["transfer"], summary["scratch"]) if run.get("machine_busy")]
+    lines.append(verdict(summary["transfer"], summary["scratch"]))
+    lines += [f"{role}: reused from run {', '.join(sources)} (same settings and data; --no-reuse trains it again)"
+              for role in ("transfer", "scratch") if (sources := reused_sources(summary.get(role)))]
+    return "\n".join(lines)
+
+
+def reused_sources(run: dict | None) -> list[str]:
+    """The runs a summary (one seed's, or a mean over seeds) copies instead of training again."""
+    sources = (run or {}).get("reused_from")
+    return [s for s in (sources if isinstance(sources, list) else [sources]) if s]
+
+
+def runs_table(rows: list[dict], problems: dict[str, str]) -> str:
+    """`workbench runs`: one line per run from the store's index (`RunStore.list_runs`)."""
+    lines = [f"{'run id':32}{'role':10}{'status':12}{'backbone':20}{'dataset':14}{'epochs':>7}{'test acc':>10}  reused from"]
+    for row in rows:
+        lines.append(
+            f"{row['run_id']:32}{row['role']:10}{row['status']:12}{str(row['backbone']):20}"
+            f"{str(row['dataset'])[:13]:14}{row['epochs_done']:>7}{percent(row['test_acc']):>10}  {row['reused_from'] or ''}"
+        )
+    for run_id, problem in problems.items():
+        lines.append(f"{run_id:32}{'?':10}{'unreadable':12}{problem}")
+    return "\n".join(lines)
+
+
+def settings_text(values: dict) -> str:
+    """'backbone resnet18 · freeze depth (stages) 3 · ...': the main options in ``values`` with their labels, the
+    rest only where they differ from their default (what a person needs to tell two set-ups apart)."""
+    shown = [o for o in OPTIONS if o.name in values and "dashboard" in o.faces
+             and (o.group == "main" or o.show(values[o.name]) != o.show(o.default))]
+    return " · ".join(f"{o.label} {o.show(values[o.name])}" for o in shown)
+
+
+def comparison_label(comparison) -> str:
+    """What a comparison picker shows: the settings that tell comparisons apart, how it ended, when it started."""
+    records = comparison.transfer + comparison.scratch
+    parts = comparison.comparison_id.split("-")  # c-YYYYMMDD-HHMMSS-xxxxxx, as runs.new_id writes it
+    when = f"{parts[1][4:6]}/{parts[1][6:]} {parts[2][:2]}:{parts[2][2:4]}" if len(parts) == 4 else comparison.comparison_id
+    if not records:
+        return f"starting… ({when})"
+    run, seeds = comparison.config.transfer, comparison.config.seeds
+    statuses = {r.status for r in records}
+    status = next((s for s in ("failed", "interrupted", "running") if s in statuses), "completed")
+    per_class = option("train_per_class").show(run.train_per_class)
+    return (f"{run.backbone} · freeze {run.freeze_depth} · lr {option('lr').show(run.lr)} · BN {run.bn_policy} · "
+            f"{run.dataset} ({per_class}/class) · {run.epochs} epochs · {run.image_size} px · "
+            f"seed{'s' if len(seeds) > 1 else ''} {option('seeds').show(seeds)} · {status} ({when})")
+
+
+def sweep_table(parameters: list[str], rows: list[dict]) -> str:
+    """`workbench sweep`: a line per point of the grid, test accuracy and wall time of both runs."""
+    head = "".join(f"{p:>16}" for p in parameters)
+    lines = [f"{head}{'transfer test':>15}{'scratch test':>14}{'transfer time':>15}{'scratch time':>14}  scratch"]
+    for row in rows:
+        transfer, scratch = row["transfer"] or {}, row["scratch"] or {}
+        sources = reused_sources(scratch)
+        lines.append("".join(f"{option(p).show(row['values'][p]):>16}" for p in parameters)
+                     + f"{percent(transfer.get('test_acc')):>15}{percent(scratch.get('test_acc')):>14}"
+                     f"{seconds(transfer.get('wall_s')):>15}{seconds(scratch.get('wall_s')):>14}"
+                     f"  {'reused from ' + ', '.join(sources) if sources else 'trained' if scratch else '-'}")
+    return "\n".join(lines)

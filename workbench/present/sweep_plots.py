@@ -1,0 +1,83 @@
+"""The heatmap of a two-setting sweep: one builder for the notebooks, the dashboard and its class board.
+
+It takes comparisons (from `run_sweep`, or grouped from the store) and returns a ``go.Figure``;
+each cell is a number the runs recorded (several comparisons on one cell are averaged).
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import plotly.graph_objects as go
+
+from workbench.core.errors import ConfigError
+from workbench.core.metrics import BY_KEY
+from workbench.core.metrics import metric as metric_spec
+from workbench.spec.options import option
+
+ROLES = ("transfer", "scratch", "gain")  # what a grid cell shows: one run, or what pre-training bought
+TITLES = {"transfer": "transfer", "scratch": "scratch", "gain": "transfer minus scratch"}
+
+
+def sweep_heatmap(comparisons: list, parameter: str, parameter2: str, metric: str = "test_acc",
+                  role: str = "transfer") -> go.Figure:
+    """``metric`` of ``role`` ("transfer", "scratch" or "gain") over every pair of two swept settings.
+
+    Settings are categorical axes (a value per tick, as the sidebar writes it); a gain is drawn on a
+    diverging scale centred on zero, so where pre-training helped and where it hurt read apart.
+    """
+    xs, ys, cells = grid_values(comparisons, parameter, parameter2, metric, role)
+    spec, first, second = metric_spec(metric), option(parameter), option(parameter2)
+    text = [["" if v is None else _cell_text(v, spec, role) for v in row] for row in cells]
+    gain = role == "gain"
+    fig = go.Figure(go.Heatmap(
+        x=[first.show(x) for x in xs], y=[second.show(y) for y in ys], z=cells, text=text, texttemplate="%{text}",
+        colorscale="RdBu" if gain else "Viridis", zmid=0 if gain else None, hoverongaps=False,
+        colorbar={"title": {"text": spec.label}, "tickformat": ".0%" if spec.unit == "" and spec.accuracy else None},
+        hovertemplate=f"{first.label} %{{x}}<br>{second.label} %{{y}}<br>{spec.label} %{{text}}<extra></extra>"))
+    fig.update_layout(title=f"{spec.label}: {TITLES[role]}", xaxis_title=first.label, yaxis_title=second.label,
+                      height=380, margin={"t": 50, "b": 50, "l": 70, "r": 20})
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def _cell_text(value: float, spec, role: str) -> str:
+    if role == "gain" and spec.accuracy:
+        return f"{100 * value:+.1f} pts"
+    return spec.format(value)
+
+
+def grid_values(comparisons: list, parameter: str, parameter2: str, metric: str = "test_acc",
+                role: str = "transfer") -> tuple[list, list, list[list[float | None]]]:
+    """Comparisons laid on a two-setting grid for a heatmap: (values of ``parameter``, of ``parameter2``,
+    one row of ``metric`` per value of ``parameter2``).
+
+    ``role`` is "transfer", "scratch" or "gain" (transfer minus scratch: what pre-training bought).
+    Comparisons on the same cell (several students, several sweeps) are averaged; an empty cell is None.
+    """
+    if metric not in BY_KEY:
+        raise ConfigError(f"unknown metric {metric!r}; use one of {', '.join(BY_KEY)}")
+    if role not in ROLES:
+        raise ConfigError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    cells: dict[tuple, list[float]] = {}
+    for comparison in comparisons:
+        value = cell_value(comparison, metric, role)
+        at = (getattr(comparison.config.transfer, parameter), getattr(comparison.config.transfer, parameter2))
+        if value is not None:
+            cells.setdefault(at, []).append(value)
+    xs, ys = _ordered(x for x, _ in cells), _ordered(y for _, y in cells)
+    return xs, ys, [[statistics.fmean(cells[x, y]) if (x, y) in cells else None for x in xs] for y in ys]
+
+
+def _ordered(values) -> list:
+    return sorted(set(values), key=lambda v: (v is None, v))  # None ("every image") after the numbers
+
+
+def cell_value(comparison, metric: str, role: str) -> float | None:
+    """One comparison's ``metric`` for ``role`` (mean over seeds), or transfer minus scratch for "gain"."""
+    summary = comparison.summary()
+    transfer, scratch = ((summary[r] or {}).get(metric) for r in ("transfer", "scratch"))
+    if role == "gain":
+        return None if transfer is None or scratch is None else transfer - scratch
+    return transfer if role == "transfer" else scratch
