@@ -30,7 +30,7 @@ BACKBONES = ("efficientnet_lite0", "resnet18", "resnet50", "mobilenet_v3_small")
 def fake_record(i: int, epochs: int = 15) -> RunRecord:
     """A record the size of a real one: the whole config, 15 epochs, a confusion matrix."""
     config = RunConfig(backbone=BACKBONES[i % len(BACKBONES)], freeze_depth=i % 7, seed=i % 3).to_dict()
-    values = {"int": 1000, "float": 0.5}
+    values = {"int": 1000, "float": 0.5, "bool": False}
     record = RunRecord(run_id=f"r-{i:06d}", config=config, role=("transfer", "scratch")[i % 2],
                        comparison_id=f"c-{i // 2:06d}", status=("completed", "completed", "interrupted")[i % 3],
                        created=f"2026-01-01T00:00:{i:06d}", classes=[f"class {c}" for c in range(6)],

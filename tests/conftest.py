@@ -1,4 +1,5 @@
 import os
+import sys
 
 import pytest
 import torch
@@ -7,6 +8,20 @@ from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True)
+def _pages_serve_on_loopback():
+    """An AppTest page runs in this process and listens nowhere: it is served as if on 127.0.0.1, where
+    `workbench dashboard --teacher` listens by default and a teacher page opens without a secret."""
+    config = sys.modules.get("streamlit.config")
+    if config is None:  # a test module without Streamlit
+        yield
+        return
+    before = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
+    yield
+    config.set_option("server.address", before)
 
 
 @pytest.fixture

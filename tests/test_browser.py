@@ -17,7 +17,7 @@ import pytest
 from servers import CHROMIUM_ARGS, answers, free_port
 
 from workbench.core.metrics import METRICS
-from workbench.experiments.comparisons import run_comparison
+from workbench.experiments.runner import run_comparison
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.store.runs import RunStore
 
@@ -37,12 +37,13 @@ def runs(tmp_path) -> RunStore:
 
 
 @pytest.fixture
-def server(runs):
+def server(runs, tmp_path):
     port = free_port()
     env = dict(os.environ, WORKBENCH_RUNS=str(runs.root), OMP_NUM_THREADS="2")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--", "--data-root", str(tmp_path)],  # a class page reads image folders there
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     if not answers(f"{url}/_stcore/health", process, 60, b"ok"):
@@ -193,3 +194,22 @@ def test_a_run_recorded_while_the_machine_was_busy_says_so(server, browser, runs
     note = next(n for n in notes if n)
     page.locator("[data-testid='stAlert']", has_text=note[:40]).first.wait_for(timeout=30_000)
     _shot(page, tmp_path, "dashboard-busy")
+
+
+def test_a_name_typed_as_markdown_is_drawn_as_text(server, browser, runs, tmp_path):
+    from workbench.jobs.queue import JobQueue
+
+    name = ("![x](http://127.0.0.1:9/pixel.png) [win](http://127.0.0.1:9/) https://evil.example **big** :skull: "
+            "ada@evil.example")
+    JobQueue(runs.root).add("someone", name=name, pid=os.getpid())  # waits in line while this test's process lives
+    requested = []
+    page = browser.new_page(viewport=SMALL)
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(server)
+    queue = page.locator("[data-testid='stExpander']", has_text="training queue")
+    queue.locator("summary").click()
+    queue.get_by_text("[win](http://127.0.0.1:9/)", exact=False).wait_for(timeout=60_000)
+    _shot(page, tmp_path, "dashboard-queue-name")
+    assert name in queue.inner_text().replace("\u200b", "")  # every mark shown as typed (links broken invisibly)
+    assert queue.locator("a, img").count() == 0
+    assert not [url for url in requested if "127.0.0.1:9/" in url or "evil.example" in url]

@@ -97,3 +97,56 @@ def test_user_mistakes_are_one_line_errors_with_exit_code_2(tmp_path, args, mess
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("argv, hint", [
+    (["compare", "--seed", "1", "--epochs", "0"], "(did you mean --seeds?)"),  # was read as --seeds 1, and trained
+    (["compare", "--frezee", "3"], "(did you mean --freeze?)"),
+    (["compare", "--freeze-depth", "3"], "(did you mean --freeze?)"),  # the option's name, not its flag
+    (["train", "--epoch", "2", "--lr", "-1"], "(did you mean --epochs?)"),
+    (["compare", "--data", "digits"], "(did you mean --dataset or --data-dir?)"),
+    (["weights", "fetch", "--al", "--mirror", "http://127.0.0.1:9"], "(did you mean --all?)"),
+    (["dashboard", "--runs", "x", "--max-jobs", "0"], "(did you mean --runs-dir?)"),  # Streamlit's flags have a dot
+])  # each also refused by a check of its own, should a prefix ever be read again: nothing trains or serves
+def test_an_option_is_never_taken_for_its_prefix_and_a_typo_names_the_closest_flag(argv, hint, capsys):
+    from workbench.cli.exits import EXIT_USAGE
+    from workbench.cli.main import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    error = capsys.readouterr().err
+    assert stopped.value.code == EXIT_USAGE and error.count("\n") == 1
+    assert error.startswith("error: unrecognized arguments: ") and error.rstrip().endswith(hint)
+
+
+def test_no_parser_accepts_abbreviations():
+    import argparse
+
+    from workbench.cli.main import build_parser
+
+    def parsers(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    yield from parsers(child)
+
+    assert [p.prog for p in parsers(build_parser()) if p.allow_abbrev] == []
+
+
+def test_runs_lists_freeze_depth_rate_and_every_setting_that_differs(tmp_path, capsys):
+    from dataclasses import replace
+
+    from workbench.cli.main import main
+    from workbench.core.records import RunRecord
+    from workbench.spec.config import RunConfig
+    from workbench.store.runs import RunStore
+
+    store = RunStore(tmp_path)
+    for index, (depth, lr, size) in enumerate([(0, 1e-3, 64), (3, 1e-3, 64), (3, 1e-2, 96)]):
+        config = replace(RunConfig(), freeze_depth=depth, lr=lr, image_size=size)
+        store.save(RunRecord(f"r-{index}", config.to_dict(), role="transfer", status="completed", test_acc=0.5))
+    assert main(["runs", "--runs-dir", str(tmp_path)]) == 0
+    head, *lines = capsys.readouterr().out.splitlines()
+    assert head.split()[6:10] == ["freeze", "lr", "--image-size", "epochs"]  # epochs and seed alike: no column
+    assert sorted(line.split()[5:8] for line in lines) == [["0", "1e-3", "64"], ["3", "0.01", "96"], ["3", "1e-3", "64"]]

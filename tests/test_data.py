@@ -165,7 +165,8 @@ def test_a_dataset_kind_cannot_be_registered_twice():
         register_dataset(DATASET_KINDS["digits"])
 
 
-@pytest.mark.parametrize("module", ["builtin_data", "fashion_mnist", "image_folder", "torchvision_data"])
+@pytest.mark.parametrize("module", ["data.kinds.builtin", "data.kinds.fashion_mnist", "data.kinds.folders",
+                                    "data.kinds.torchvision_sets"])
 def test_dataset_kinds_do_not_import_the_registry_module(module):
     import subprocess
     import sys

@@ -3,7 +3,8 @@ from dataclasses import replace
 import pytest
 
 from workbench.core.errors import ConfigError
-from workbench.experiments.comparisons import load_comparison, run_comparison
+from workbench.experiments.comparisons import load_comparison
+from workbench.experiments.runner import run_comparison
 from workbench.spec.config import ComparisonConfig
 from workbench.training.lr_finder import find_lr, suggest_lr
 
@@ -44,7 +45,7 @@ def test_transfer_from_your_own_source_run(tiny, store):
     assert transfer.config["init_run"] == source.run_id and comparison.scratch[0].config["init_run"] is None
     import torch
 
-    from workbench.training.train import build_model
+    from workbench.training.build import build_model
 
     model = build_model(replace(tiny, init_run=source.run_id), 5, torch.device("cpu"), store)
     learned = store.load_checkpoint(source.run_id)
@@ -55,7 +56,8 @@ def test_transfer_from_your_own_source_run(tiny, store):
 def test_init_stages_copies_only_the_first_stages_and_the_rest_start_fresh(tiny, store):
     import torch
 
-    from workbench.training.train import build_model, train_run
+    from workbench.training.build import build_model
+    from workbench.training.train import train_run
 
     source = train_run(replace(tiny, dataset="digits:0-4", pretrained=False, epochs=1), store, save_checkpoint=True)
     learned = store.load_checkpoint(source.run_id)

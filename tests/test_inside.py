@@ -13,14 +13,14 @@ from torch import nn
 from workbench.cli.main import main
 from workbench.core.errors import DataError, RunStoreError
 from workbench.core.records import RunRecord
-from workbench.experiments.comparisons import run_comparison
+from workbench.experiments.runner import run_comparison
 from workbench.inside import features, filters, gradcam, mistakes, movement, photo
 from workbench.inside.export import export_model
 from workbench.inside.networks import load_networks
 from workbench.models.backbones import StagedNet, get_backbone, list_backbones
 from workbench.spec.config import ComparisonConfig
 from workbench.store.runs import RunStore
-from workbench.training.train import restore_model
+from workbench.training.build import restore_model
 
 FROZEN = 2  # the transfer run freezes stem and stage1: they must not move at all
 

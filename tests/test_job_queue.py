@@ -12,8 +12,10 @@ import time
 import pytest
 
 from workbench.core.settings import max_jobs as default_max_jobs
-from workbench.experiments.comparisons import configs_from_values, group_comparisons, run_comparison, sweep_groups
-from workbench.jobs.job import Job, JobBoard
+from workbench.experiments.comparisons import configs_from_values, group_comparisons, sweep_groups
+from workbench.experiments.runner import run_comparison
+from workbench.jobs.board import JobBoard
+from workbench.jobs.job import Job
 from workbench.jobs.queue import JobQueue, queue_slot
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.store.runs import RunStore
@@ -127,7 +129,7 @@ def test_the_board_starts_jobs_in_order_and_a_stop_in_line_cancels_only_that_job
 def test_a_worker_that_dies_fails_its_job_and_keeps_its_finished_epochs(tmp_path):
     store = RunStore(tmp_path)
     board = JobBoard(tmp_path, max_jobs=1, poll_s=0.05)
-    job = board.launch(Job(configs_from_values({**TINY, "epochs": 200}), store, in_process=True, owner="page-a"))
+    job = board.launch(Job(configs_from_values({**TINY, "epochs": 200}), store, worker_process=True, owner="page-a"))
     deadline = time.time() + 300
     while time.time() < deadline and not any(r.epochs for r in store.scan()[0]):
         time.sleep(0.2)

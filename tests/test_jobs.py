@@ -4,7 +4,9 @@ import subprocess
 import sys
 
 from workbench.experiments.comparisons import configs_from_values
-from workbench.jobs.job import Job, JobBoard, prepare_worker
+from workbench.jobs.board import JobBoard
+from workbench.jobs.job import Job
+from workbench.jobs.pool import prepare_worker
 from workbench.store.runs import RunStore
 
 TINY = {"dataset": "digits:0-2", "train_per_class": 2, "epochs": 1, "image_size": 32, "batch_size": 6}
@@ -23,7 +25,7 @@ from workbench.store.runs import RunStore
 page = types.ModuleType("__main__")
 page.__file__ = {str(page)!r}
 sys.modules["__main__"] = page  # what Streamlit's script runner does
-job = Job(configs_from_values({TINY!r}), RunStore({str(tmp_path / 'runs')!r}), in_process=True).start().wait(600)
+job = Job(configs_from_values({TINY!r}), RunStore({str(tmp_path / 'runs')!r}), worker_process=True).start().wait(600)
 print(job.state, job.error)
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=700)
@@ -34,11 +36,11 @@ print(job.state, job.error)
 
 def test_the_prepared_worker_takes_the_next_job_and_the_board_keeps_owners(tmp_path):
     prepare_worker()
-    from workbench.jobs import job as jobs
+    from workbench.jobs import pool as jobs
 
     spare = jobs._spare[0]
     board = JobBoard(tmp_path, max_jobs=1)
-    job = board.launch(Job(configs_from_values(TINY), RunStore(tmp_path), in_process=True, owner="page-a"))
+    job = board.launch(Job(configs_from_values(TINY), RunStore(tmp_path), worker_process=True, owner="page-a"))
     assert job._process is spare and job.comparison_ids[0].startswith("c-")
     assert board.running() is job and board.latest("page-a") is job and board.latest("page-b") is None
     job.wait(600)

@@ -25,7 +25,8 @@ RANK = {wing: rank for rank, wings in enumerate(LAYERS) for wing in wings}
 # Third-party packages that belong to one wing only (argparse: the CLI, and the dashboard's own server flags).
 ONLY_IN = {"streamlit": {"dashboard"}, "ipywidgets": {"widgets"}, "argparse": {"cli", "dashboard"}}
 # The option spec is data: a face can read it (and `workbench --help` answer) without loading torch.
-TORCH_FREE = ("workbench.core", "workbench.spec.options", "workbench.spec.config", "workbench.models.catalogue")
+TORCH_FREE = ("workbench.core", "workbench.spec.options", "workbench.spec.config", "workbench.spec.limits",
+              "workbench.models.catalogue")
 
 
 def _module_name(path: Path) -> str:
@@ -175,3 +176,34 @@ def test_the_checker_sees_a_planted_upward_import(tmp_path):
 def test_light_modules_import_no_torch(module):
     code = f"import sys, {module}; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_notebooks_import_only_the_public_faces():
+    """Tutorials use `workbench` and `workbench.widgets` only, so moving a module never breaks a lesson."""
+    import json
+    import re
+
+    found = []
+    for notebook in sorted((PACKAGE.parent / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(notebook.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                source = "".join(cell["source"])
+                found += [(notebook.name, m) for m in re.findall(r"(?:from|import) (workbench[\w.]*)", source)]
+    assert found, "no notebook imports the workbench: the check would pass on anything"
+    assert {module for _, module in found} <= {"workbench", "workbench.widgets"}, found
+
+
+def test_every_public_name_resolves():
+    import workbench
+    import workbench.widgets
+
+    for package in (workbench, workbench.widgets):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, name
+
+
+def test_the_light_backbone_catalogue_names_the_registry():
+    from workbench.models.backbones import list_backbones
+    from workbench.models.catalogue import BACKBONE_NAMES
+
+    assert list_backbones() == list(BACKBONE_NAMES)

@@ -26,8 +26,15 @@ from workbench.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "runs", "data", "*.egg-info",
-                                    "__pycache__", ".pytest_cache")
+_SKIPPED = shutil.ignore_patterns(".git", ".venv", "build", "dist", "runs", "*.egg-info", "__pycache__",
+                                  ".pytest_cache")
+
+
+def NOT_SOURCE(folder: str, names: list[str]) -> set[str]:
+    """What the wheel build leaves behind: caches and builds anywhere, run and data folders at the top only
+    (``workbench/data`` is the package's own data layer)."""
+    top = Path(folder) == ROOT
+    return set(_SKIPPED(folder, names)) | ({"data"} if top and "data" in names else set())
 
 
 def _run(command, cwd, timeout=180, **kwargs) -> subprocess.CompletedProcess:
@@ -160,3 +167,46 @@ def test_options_meant_for_streamlit_are_refused_elsewhere(capsys):
         main(["datasets", "--server.port", "8600"])
     assert exit_.value.code == EXIT_USAGE
     assert "unrecognized arguments: --server.port 8600" in capsys.readouterr().err
+
+
+def test_the_installed_dashboard_passes_every_setting_of_the_checkout_config():
+    """`workbench dashboard` runs where no .streamlit/config.toml is read: its flags must say all the file says."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    flags = dict(zip(serve.STREAMLIT_SETTINGS[::2], serve.STREAMLIT_SETTINGS[1::2]))
+    for section, values in config.items():
+        for name, value in values.items():
+            assert flags.get(f"--{section}.{name}") == (str(value).lower() if isinstance(value, bool) else str(value))
+    assert flags["--server.showEmailPrompt"] == "false"
+
+
+def test_the_first_start_on_a_desktop_never_asks_for_an_email(tmp_path):
+    """The README's first command, on a desktop (a display, so Streamlit is not headless), with a home folder that
+    has never run Streamlit and a terminal to ask in: it must serve, without an 'Email:' prompt to stop at and
+    without a notice that usage statistics are collected."""
+    import pty
+
+    home, bin_dir = tmp_path / "home", tmp_path / "bin"
+    home.mkdir()
+    bin_dir.mkdir()
+    (bin_dir / "xdg-open").write_text("#!/bin/sh\nexit 0\n")  # the browser it opens on a desktop: none here
+    (bin_dir / "xdg-open").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMLIT_", "WORKBENCH_"))}
+    env.update(HOME=str(home), DISPLAY=":0", PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", PYTHONUNBUFFERED="1",
+               WORKBENCH_RUNS=str(tmp_path / "runs"))
+    terminal, keyboard = pty.openpty()  # stdin is a terminal: where Streamlit would prompt
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
+                               "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdin=keyboard,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        served = answers(f"http://127.0.0.1:{port}/_stcore/health", server, 90)
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0].decode()
+        os.close(terminal)
+        os.close(keyboard)
+    assert served, output
+    assert "Email" not in output and "usage statistics" not in output, output
+    assert not (home / ".streamlit" / "credentials.toml").exists()

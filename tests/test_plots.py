@@ -57,3 +57,22 @@ def test_sweep_curve_draws_the_spread_of_several_seeds():
               for n, std in ((10, 0.04), (2, 0.1))]
     (transfer,) = plots.sweep_curve(points, "train_per_class").data
     assert list(transfer.error_y.array) == [0.1, 0.04] and transfer.error_y.visible
+
+
+def test_a_comparison_stopped_before_its_scratch_run_says_so_everywhere(runs):
+    """Stop in the comparison panel before the scratch run starts (notebook 04 invites it): every table and
+    chart of the comparison still draws, and says what is missing instead of failing on it."""
+    from workbench.present.report import comparison_rows, comparison_table, verdict, with_spread
+
+    summary = {"comparison_id": "c-stopped", "transfer": {**runs["transfer"], "status": "interrupted"}, "scratch": None}
+    table = comparison_table(summary)
+    assert all(scratch == "not run (stopped)" for _, _, scratch in comparison_rows(summary))
+    assert "scratch not run (stopped), so no verdict" in table.splitlines()[-1]
+    assert all(line.endswith("not run (stopped)") for line in table.splitlines()[1:1 + len(comparison_rows(summary))])
+    assert "scratch not run (stopped)" in verdict(summary["transfer"], None) and with_spread(None, "test_acc")
+    curves = plots.learning_curves(summary)
+    assert "scratch: not run (stopped)" in {t.name for t in curves.data} and "transfer val" in {t.name for t in curves.data}
+    assert "scratch: not started yet" in {t.name for t in plots.learning_curves(summary, live=True).data}
+    bars = plots.cost_bars(summary)
+    assert {t.text[0] for t in bars.data if t.name == "scratch"} == {"not run (stopped)"}
+    assert len([t for t in bars.data if t.name == "transfer"]) == len(bars.layout.annotations)

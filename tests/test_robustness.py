@@ -20,7 +20,8 @@ from workbench.data.kinds.folders import decode_image
 from workbench.data.loading import load_data
 from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore
-from workbench.training.train import Hooks, restore_model, train_run
+from workbench.training.build import restore_model
+from workbench.training.train import Hooks, train_run
 
 TINY_CLI = ["--dataset", "digits:0-2", "--train-per-class", "4", "--image-size", "32", "--batch-size", "6",
             "--device", "cpu"]

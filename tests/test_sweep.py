@@ -10,7 +10,8 @@ from dataclasses import replace
 import pytest
 
 from workbench.core.errors import ConfigError
-from workbench.experiments.comparisons import configs_from_values, grid_groups, group_comparisons, run_comparison
+from workbench.experiments.comparisons import configs_from_values, grid_groups, group_comparisons
+from workbench.experiments.runner import run_comparison
 from workbench.experiments.reuse import fingerprint
 from workbench.experiments.sweeps import run_sweep, sweep_grid
 from workbench.present.report import comparison_table

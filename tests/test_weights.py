@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +20,7 @@ import torch
 
 from workbench.cli.main import main
 from workbench.core.errors import WeightsError
-from workbench.models import backbones
+from workbench.models import backbones, catalogue
 from workbench.models.backbones import TorchvisionWeights, get_backbone, list_backbones
 from workbench.models.weights import download as weights_download
 from workbench.models.weights.download import source_url
@@ -84,6 +85,7 @@ def _fake_backbone(monkeypatch, server, name: str, data: bytes) -> str:
     fake = SimpleNamespace(url=f"{server.base}/good/{file_name}", meta={"_file_size": len(data) / 2**20})
     spec = dataclasses.replace(get_backbone("resnet18"), name=name, weights=TorchvisionWeights(fake))
     monkeypatch.setitem(backbones._REGISTRY, name, spec)
+    monkeypatch.setattr(catalogue, "BACKBONE_NAMES", (*catalogue.BACKBONE_NAMES, name))  # the names `get_backbone` takes
     return file_name
 
 
@@ -284,3 +286,143 @@ def test_ctrl_c_mid_download_leaves_nothing_and_says_so_in_one_line(home, server
     err = capsys.readouterr().err
     assert err.startswith("interrupted: ") and err.count("\n") == 1
     assert _cache_is_empty(home)
+
+
+# --- `weights unpack` trusts no size, name or manifest (issue 20, item 10) -------------------------------------
+
+def _zip(path: Path, members: dict[str, bytes], manifest, compression=zipfile.ZIP_STORED) -> Path:
+    """A zip of ``members`` and a manifest (a dict is written as JSON, bytes as they are)."""
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        archive.writestr(MANIFEST, manifest if isinstance(manifest, bytes) else json.dumps(manifest))
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _entry(data: bytes, **extra) -> dict:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), **extra}
+
+
+def _nothing_written(monkeypatch) -> list:
+    """Fail the test if unpacking opens any file to write into the cache."""
+    from workbench.models.weights import pack as weights_pack
+
+    opened = []
+    monkeypatch.setattr(weights_pack, "temporary_file", lambda *args, **kwargs: opened.append(args) or 1 / 0)
+    return opened
+
+
+def test_a_small_zip_cannot_place_a_file_larger_than_its_backbone_uses(home, server, tiny, tmp_path, monkeypatch):
+    """Seen: a 306 KB zip placed a 300 MB file. Sizes are checked against the backbone's own file before a byte
+    is written: 20 MB of zeros deflate to 20 KB, and tinynet's weights are 1 KB."""
+    huge = bytes(20 << 20)
+    bomb = _zip(tmp_path / "bomb.zip", {tiny: huge}, {"files": {tiny: _entry(huge, backbone="tinynet")}},
+                zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 100_000
+    opened = _nothing_written(monkeypatch)
+    with pytest.raises(WeightsError, match=rf"gives {tiny} 20,971,520 bytes; tinynet's weights are at most "
+                                           r"[\d,]+; nothing was placed"):
+        unpack(bomb)
+    assert opened == [] and _cache_is_empty(home)
+
+
+def test_a_zip_whose_hash_is_wrong_is_refused_before_anything_is_written(home, server, tiny, tmp_path, monkeypatch):
+    data = bytearray(_weights_bytes(0))
+    data[-1] ^= 1
+    good = _weights_bytes(0)
+    opened = _nothing_written(monkeypatch)
+    with pytest.raises(WeightsError, match=rf"{tiny} does not match its SHA-256.*nothing was placed"):
+        unpack(_zip(tmp_path / "bad.zip", {tiny: bytes(data)}, {"files": {tiny: _entry(good)}}))
+    assert opened == [] and _cache_is_empty(home)
+
+
+def test_reading_stops_at_the_first_byte_past_the_size_the_manifest_gives(tmp_path):
+    """The zip's own directory is the zip's word: the hash reads at most one byte more than the manifest allows."""
+    from workbench.models.weights.pack import _digest
+
+    class Member(io.BytesIO):
+        served = 0
+
+        def read(self, size=-1):
+            chunk = super().read(size)
+            Member.served += len(chunk)
+            return chunk
+
+    archive = SimpleNamespace(open=lambda name: Member(bytes(10 << 20)))
+    with pytest.raises(WeightsError, match=r"holds more than the 1,000 bytes its manifest.json gives"):
+        _digest(archive, "x-00000000.pth", 1000, tmp_path / "z.zip", "nothing was placed")
+    assert Member.served == 1001
+
+
+def test_a_zip_that_adds_a_file_no_backbone_uses_is_refused(home, server, tmp_path, monkeypatch):
+    files = _two_cached_files(monkeypatch, server, home)
+    pack(tmp_path / "weights.zip", ["tinynet", "smallnet"])
+    extra = _weights_bytes(7)
+    extra_name = f"helper-{hashlib.sha256(extra).hexdigest()[:8]}.pth"  # a plain name, its hash right
+    with zipfile.ZipFile(tmp_path / "weights.zip") as archive:
+        members = {name: archive.read(name) for name in files}
+        manifest = json.loads(archive.read(MANIFEST))
+    manifest["files"][extra_name] = _entry(extra, backbone="tinynet")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home_b"))
+    with pytest.raises(WeightsError, match=rf"holds {extra_name}, which is not the weights file of any backbone"):
+        unpack(_zip(tmp_path / "more.zip", {**members, extra_name: extra}, manifest))
+    assert _cache_is_empty(tmp_path / "home_b" / "hub" / "checkpoints")
+
+
+def _deep(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize("manifest", [
+    b"not json", b"\xff\xfe\x00garbage", _deep(100_000), b"[]", b'"files"', {"files": []}, {"files": None},
+    {"files": {"NAME": "abc"}}, {"files": {"NAME": []}}, {"files": {"NAME": {}}},
+    {"files": {"NAME": {"bytes": "1234", "sha256": "SHA"}}}, {"files": {"NAME": {"bytes": True, "sha256": "SHA"}}},
+    {"files": {"NAME": {"bytes": -1, "sha256": "SHA"}}}, {"files": {"NAME": {"bytes": 1.5, "sha256": "SHA"}}},
+    {"files": {"NAME": {"bytes": "SIZE", "sha256": None}}}, {"files": {"NAME": {"bytes": "SIZE", "sha256": "abc"}}},
+    {"files": {"NAME": {"bytes": "SIZE", "sha256": "SHA", "backbone": ["tinynet"]}}},
+    {"files": {"NAME": {"bytes": "SIZE", "sha256": "SHA", "backbone": "resnet18"}}},
+    {"files": {"NAME": {"bytes": "SIZE", "sha256": "SHA"}, "other-12345678.pth": {"bytes": 1, "sha256": "SHA"}}},
+    b" " * (2 << 20),
+], ids=lambda m: (repr(m)[:30] if not isinstance(m, bytes) or len(m) < 100 else f"{len(m)} bytes"))
+def test_a_malformed_manifest_is_one_line_not_a_traceback(home, server, tiny, tmp_path, capsys, manifest):
+    data = _weights_bytes(0)
+    if isinstance(manifest, dict):
+        text = json.dumps(manifest).replace('"NAME"', json.dumps(tiny)).replace('"SIZE"', str(len(data)))
+        manifest = text.replace('"SHA"', json.dumps(hashlib.sha256(data).hexdigest())).encode()
+    path = _zip(tmp_path / "odd.zip", {tiny: data}, manifest, zipfile.ZIP_DEFLATED)
+    assert main(["weights", "unpack", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "nothing was placed" in err, err
+    assert _cache_is_empty(home)
+
+
+def test_a_zip_holding_one_name_twice_is_refused(home, server, tiny, tmp_path):
+    data = _weights_bytes(0)
+    with zipfile.ZipFile(tmp_path / "twice.zip", "w") as archive:
+        archive.writestr(MANIFEST, json.dumps({"files": {tiny: _entry(data)}}))
+        archive.writestr(tiny, data)
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive.writestr(tiny, bytes(len(data)))
+    with pytest.raises(WeightsError, match=rf"holds {tiny} more than once"):
+        unpack(tmp_path / "twice.zip")
+    assert _cache_is_empty(home)
+
+
+def test_fetched_and_unpacked_weights_are_readable_by_every_account_sharing_torch_home(home, server, tmp_path,
+                                                                                        monkeypatch):
+    """Seen: mkstemp made them 0600, so a TORCH_HOME shared by a class's accounts served only its owner."""
+    previous = os.umask(0o022)
+    try:
+        files = _two_cached_files(monkeypatch, server, home)
+        (server.root / files[0]).write_bytes((home / files[0]).read_bytes())
+        (home / files[0]).unlink()
+        fetch(["tinynet"], mirror=f"{server.base}/good", progress=False).__next__()
+        assert (home / files[0]).stat().st_mode & 0o777 == 0o644
+        pack(tmp_path / "weights.zip", ["tinynet", "smallnet"])
+        assert (tmp_path / "weights.zip").stat().st_mode & 0o777 == 0o644
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home_b"))
+        unpack(tmp_path / "weights.zip")
+        for name in files:
+            assert (tmp_path / "home_b" / "hub" / "checkpoints" / name).stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(previous)

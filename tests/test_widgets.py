@@ -39,6 +39,18 @@ def test_the_freeze_slider_and_stage_map_follow_the_backbone(store):
     assert list(panel.stage_map.figure.data[0].y) == ["stem", "layer1", "layer2", "layer3", "layer4", "head (new)"]
 
 
+def test_a_backbone_with_fewer_stages_keeps_the_nearest_freeze_depth_and_says_so(store):
+    panel = ComparisonPanel(store, freeze_depth=3)
+    panel.controls["backbone"].value = "resnet18"
+    assert panel.controls["freeze_depth"].value == 3 and "became" not in panel.weights.value
+    panel.controls["backbone"].value = "efficientnet_lite0"
+    panel.controls["freeze_depth"].value = 6
+    panel.controls["backbone"].value = "resnet18"
+    assert panel.controls["freeze_depth"].value == 5
+    assert "freeze depth (stages) 6 became 5, the nearest resnet18 takes" in panel.weights.value
+    panel.counting.join()
+
+
 def test_the_head_is_sized_for_the_datasets_classes_and_the_counts_agree(store):
     panel = ComparisonPanel(store, dataset="digits:0-2", freeze_depth=6)
     panel.counting.join()

@@ -32,12 +32,13 @@ _PUBLIC = {
     # training and the store
     "train_run": "workbench.training.train:train_run",
     "RunStore": "workbench.store.runs:RunStore",
+    "runs_dir": "workbench.core.settings:runs_dir",
     # many runs
     "Comparison": "workbench.experiments.comparisons:Comparison",
-    "run_comparison": "workbench.experiments.comparisons:run_comparison",
+    "run_comparison": "workbench.experiments.runner:run_comparison",
     "train_seeds": "workbench.experiments.comparisons:train_seeds",
     "load_comparison": "workbench.experiments.comparisons:load_comparison",
-    "run_comparisons": "workbench.experiments.many:run_comparisons",
+    "run_comparisons": "workbench.experiments.runner:run_comparisons",
     "sweep_grid": "workbench.experiments.sweeps:sweep_grid",
     "run_sweep": "workbench.experiments.sweeps:run_sweep",
     # what a person sees: plot builders and tables

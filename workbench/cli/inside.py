@@ -64,11 +64,15 @@ def cmd_checkpoints(args) -> int:
         print(f"pruned the weights of {len(pruned)} run(s) outside the newest {keep} comparisons; every record stays")
     sizes = store.checkpoint_sizes()
     by_comparison: dict[str, list[int]] = {}
-    for record in store.scan()[0]:
+    records, unreadable = store.scan()
+    for record in records:
         if record.run_id in sizes:
             by_comparison.setdefault(record.comparison_id or f"{record.run_id} (single run)", []).append(sizes[record.run_id])
     for name, runs in by_comparison.items():
         print(f"{name:40}{len(runs):>3} run(s){sum(runs) / 1e6:>9.1f} MB")
+    for run_id, problem in unreadable.items():
+        weights = f"{sizes[run_id] / 1e6:.1f} MB of weights; " if run_id in sizes else ""
+        print(f"{run_id:40}unreadable ({weights}{problem})")
     print(f"{sum(sizes.values()) / 1e6:.1f} MB of weights in {store.root}; comparisons keep theirs while among the "
           f"newest {keep} (${KEEP_CHECKPOINTS_ENV}, default 20)")
     return 0

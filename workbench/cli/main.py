@@ -21,7 +21,7 @@ from workbench.cli import reproduce as study_commands
 from workbench.cli import serve
 from workbench.cli import sweep as sweep_cli
 from workbench.cli.exits import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
-from workbench.cli.options import Parser, add_run_options, run_config
+from workbench.cli.options import Parser, add_run_options, known_flags, run_config, unrecognized
 from workbench.cli.progress import ProgressBars
 from workbench.cli.weights import add_weights_command
 from workbench.core.errors import ConfigError, WorkbenchError
@@ -38,7 +38,7 @@ def _store(args):
 
 
 def cmd_compare(args) -> int:
-    from workbench.experiments.comparisons import run_comparison
+    from workbench.experiments.runner import run_comparison
     from workbench.jobs.queue import queue_slot
     from workbench.present.report import comparison_table
     from workbench.store.runs import new_id
@@ -158,12 +158,16 @@ def cmd_lr_find(args) -> int:
 
 
 def cmd_export(args) -> int:
-    text = _store(args).export_csv(args.run_ids)
+    """The readable runs' epochs; each unreadable run is named on stderr with why, and the exit status is 2."""
+    unreadable: dict[str, str] = {}
+    text = _store(args).export_csv(args.run_ids, unreadable)
     if args.output:
         Path(args.output).write_text(text)
     else:
         sys.stdout.write(text)
-    return 0
+    for problem in unreadable.values():
+        print(f"error: {problem}; left out of the export", file=sys.stderr)
+    return EXIT_USAGE if unreadable else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,8 +247,12 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(argv: list[str] | None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and not getattr(args, "passes_unknown_options", False):
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    refused = unknown
+    if getattr(args, "passes_unknown_options", False):  # `dashboard`: Streamlit's options all have a dot in them
+        before = unknown[:unknown.index("--")] if "--" in unknown else unknown
+        refused = [t for t in before if t.startswith("--") and "." not in t.split("=", 1)[0]]
+    if refused:
+        parser.error(unrecognized(refused, known_flags(parser, args)))
     args.unknown_options = unknown
     try:
         with _terminate_as_interrupt():

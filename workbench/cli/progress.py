@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from workbench.spec.config import RunConfig
+
 
 class ProgressBars:
     """A tqdm bar per run, on stderr so ``--json`` output stays clean."""
@@ -25,7 +27,7 @@ class ProgressBars:
                 if record.reused_from:  # nothing to train: the same run is already in the store
                     print(f"{role} (seed {seed}): reused from run {record.reused_from}", file=sys.stderr)
                     return
-                total = steps_per_epoch * record.config["epochs"]
+                total = steps_per_epoch * RunConfig.of(record).epochs
                 self.bar = tqdm(total=total, desc=f"{role} (seed {seed})", unit="step", disable=quiet, leave=True)
 
             def on_step(self, record, epoch, step, loss):

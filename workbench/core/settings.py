@@ -18,6 +18,7 @@ KEEP_CHECKPOINTS_ENV = "WORKBENCH_KEEP_CHECKPOINTS"  # comparisons whose weights
 MIRROR_ENV = "WORKBENCH_WEIGHTS_MIRROR"  # a school's own server for torchvision weights
 STUDY_RUNS_ENV = "WORKBENCH_STUDY_RUNS"  # a run folder the slow study tests may reuse
 RAY_ADDRESS_ENV = "RAY_ADDRESS"  # join this Ray cluster instead of starting one
+TEACHER_SECRET_ENV = "WORKBENCH_TEACHER_SECRET"  # what a teacher page open to the network asks for
 # Variables a training worker process reads: a change of any of them means a fresh worker.
 WORKER_PREFIXES = ("WORKBENCH_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "CUDA_", "HOME", "XDG_", "PATH", "PYTHON")
 
@@ -30,8 +31,10 @@ def _get(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
-def runs_dir() -> Path:
-    return Path(_get(RUNS_ENV) or DEFAULT_RUNS_DIR)
+def runs_dir(default: str | Path = DEFAULT_RUNS_DIR) -> Path:
+    """The run folder: ``$WORKBENCH_RUNS``, else ``default``, ./runs: the folder the dashboard reads when started in
+    the repository. A tutorial, whose kernel starts in notebooks/, gives ``default="../runs"``: the same folder."""
+    return Path(_get(RUNS_ENV) or default)
 
 
 def data_dir() -> Path:
@@ -52,6 +55,16 @@ def study_runs() -> str | None:
 
 def user_name() -> str:
     return _get("USER")
+
+
+def teacher_secret() -> str | None:
+    """The teacher page's secret (`workbench dashboard --teacher` sets it, or makes one, for a networked teacher)."""
+    return _get(TEACHER_SECRET_ENV) or None
+
+
+def share_teacher_secret(secret: str) -> None:
+    """Hand the secret to the server about to be started (its environment, not its command line: `ps` shows that)."""
+    os.environ[TEACHER_SECRET_ENV] = secret
 
 
 def _whole_number(name: str, text: str, what: str, low: int) -> int:

@@ -4,11 +4,14 @@ Served by `workbench dashboard` (installed package) or `streamlit run dashboard.
 run `main()` here on every rerun. The sidebar is `dashboard_sidebar`, the main area `dashboard_views`.
 
 Only layout lives here: training runs in a worker process (`workbench.jobs.job`), charts come from
-`workbench.present.plots`. Each page has an id in its address (``?session=...``), so a reload is the same
-person: their job's place in line, its Stop button, its errors and their settings come back, and no one
-else sees them. Jobs wait in the run folder's queue (`workbench.jobs.queue`): at most ``--max-jobs`` train
-at once; with ``--teacher`` a page can stop anyone's. The page reads the run store through a
-`StoreView`, which loads only the records that changed since the last page run.
+`workbench.present.plots`. Each page has an id in its address (``?session=...``), so a reload finds its
+job; the browser that first opened it owns it (`dashboard.owners`: a token in a cookie, not in the address),
+and gets its job's place in line, its Stop button, its errors and their settings back; another browser
+opening the same address sees the job's progress, read-only. Jobs wait in the run folder's queue
+(`workbench.jobs.queue`): at most ``--max-jobs`` train at once, and one Launch asks for no more than the
+server's limits (`workbench.spec.limits`); with ``--teacher`` a page can stop anyone's (it asks for the
+teacher's secret when it listens beyond this machine). The page reads the run store through a `StoreView`,
+which loads only the records that changed since the last page run.
 """
 
 from __future__ import annotations
@@ -21,15 +24,22 @@ from pathlib import Path
 import streamlit as st
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.settings import runs_dir
+from workbench.core.network import is_loopback
+from workbench.core.settings import runs_dir, teacher_secret
 from workbench.dashboard.class_board import class_board, queue_panel
 from workbench.dashboard.explorer import explorer_tab
 from workbench.dashboard.inside import inside_tab
+from workbench.dashboard.owners import browser_token, page_claims, teacher_admitted
 from workbench.dashboard.sidebar import follow, restore, sidebar
 from workbench.dashboard.views import compare_runs, pick_comparison, progress, show_comparison, sweep_so_far
+from workbench.data.roots import DataRoots
 from workbench.experiments.comparisons import group_comparisons
-from workbench.jobs.job import Job, JobBoard, prepare_worker
+from workbench.jobs.board import JobBoard
+from workbench.jobs.job import Job
+from workbench.jobs.pool import prepare_worker
+from workbench.present import plots
 from workbench.spec.config import ComparisonConfig
+from workbench.spec.limits import LIMITS, Limits
 from workbench.spec.preflight import preflight
 from workbench.store.runs import RunStore
 from workbench.store.view import StoreView
@@ -40,13 +50,19 @@ TEACHER_REFRESH_SECONDS = 5.0  # a teacher's page follows the class's queue whil
 
 
 def server_options() -> argparse.Namespace:
-    """What the server was started with, after ``--``: the run folder, how many jobs train at once, teacher mode."""
-    parser = argparse.ArgumentParser()
+    """What the server was started with, after ``--``: the run folder, how many jobs train at once, teacher mode,
+    the folders whose image folders a class page may read (``--data-root``, repeatable)."""
+    parser = argparse.ArgumentParser(allow_abbrev=False)  # `-- --runs x` is not --runs-dir
     parser.add_argument("--runs-dir", default=None)
     parser.add_argument("--max-jobs", type=int, default=None)
     parser.add_argument("--teacher", action="store_true")
+    parser.add_argument("--data-root", action="append", default=[])
+    for item in LIMITS:
+        parser.add_argument(item.flag, type=int, default=None)
     known, _ = parser.parse_known_args(sys.argv[1:])
     known.runs_dir = Path(known.runs_dir) if known.runs_dir else runs_dir()
+    # What one Launch may ask for on a class page; the teacher's page, like the command line, is not limited.
+    known.limits = None if known.teacher else Limits.of({item.name: getattr(known, item.name) for item in LIMITS})
     return known
 
 
@@ -62,6 +78,17 @@ def store_view(root: str) -> StoreView:
     return StoreView(RunStore(root))
 
 
+def folder_roots(server: argparse.Namespace, store: RunStore) -> DataRoots | None:
+    """Where a class page's image folders may be (`workbench.data.roots`); None on the teacher's page: any."""
+    if server.teacher:
+        return None
+    try:
+        return DataRoots.of(server.data_root, store.root)
+    except WorkbenchError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
 def page_owner() -> str:
     """This page's id, kept in its address so that a reload is still the same person."""
     owner = st.query_params.get("session")
@@ -70,15 +97,18 @@ def page_owner() -> str:
     return owner
 
 
-def demo(store: RunStore, board: JobBoard, owner: str) -> None:
+def demo(store: RunStore, board: JobBoard, owner: str, limits: Limits | None = None, pages: set[str] = ()) -> None:
     """The empty page's one button: the default comparison."""
     st.info("No runs yet. The default demo fine-tunes EfficientNet-Lite0 on real photo textures "
             "(10 labels per class) and trains it from scratch: about a minute on a laptop CPU.")
     if st.button("Run the default demo", type="primary", key="demo"):
         try:
             configs = [ComparisonConfig()]
+            if limits is not None:
+                limits.check_queued(sum(board.active(page) is not None for page in pages))
+                limits.check(configs)
             preflight(configs)
-            follow(board.launch(Job(configs, store, label="default demo", in_process=True, owner=owner,
+            follow(board.launch(Job(configs, store, label="default demo", worker_process=True, owner=owner,
                                     name=st.session_state.get("student_name", ""))))
         except WorkbenchError as exc:
             st.session_state["launch_error"] = str(exc)
@@ -88,7 +118,13 @@ def demo(store: RunStore, board: JobBoard, owner: str) -> None:
 def job_records(store: RunStore, job: Job) -> list:
     """Only this job's records: the refresh during training reads two files, not the whole store."""
     rows, _ = store.list_runs(comparison_id=job.comparison_ids)
-    return [store.load(row["run_id"]) for row in rows]
+    records = []
+    for row in rows:
+        try:
+            records.append(store.load(row["run_id"]))
+        except WorkbenchError:
+            pass  # changed since it was indexed (edited by hand?): the next refresh lists it as unreadable
+    return records
 
 
 def refresh_every(mine: Job | None, first_epoch_due: bool, board: JobBoard, teacher: bool) -> float | None:
@@ -98,18 +134,65 @@ def refresh_every(mine: Job | None, first_epoch_due: bool, board: JobBoard, teac
     return TEACHER_REFRESH_SECONDS if teacher and board.active() is not None else None
 
 
+def teacher_page_open(server: argparse.Namespace) -> bool:
+    """A teacher page on this machine only opens as it is; one reachable from the network asks for the secret
+    once, and without a secret (``streamlit run`` on every interface) it does not open at all."""
+    secret = teacher_secret()
+    if secret:
+        return teacher_admitted(secret)
+    if is_loopback(st.get_option("server.address")):
+        return True
+    st.error("This teacher page listens beyond this machine and has no secret, so it stays closed. Start it with "
+             "`workbench dashboard --teacher` (it listens on 127.0.0.1, or makes a secret when given "
+             "--server.address), or set WORKBENCH_TEACHER_SECRET.")
+    return False
+
+
+def watch(store: RunStore, board: JobBoard, page: str) -> None:
+    """Another browser's page, opened from a copy of its address: its job's progress and curves, read-only."""
+    st.info("This address belongs to a page opened in another browser: you see its progress, read-only. "
+            "[Open a page of your own](./)")
+    shown = board.latest(page)
+
+    @st.fragment(run_every=REFRESH_SECONDS if shown is not None and shown.active else None)
+    def live() -> None:
+        job = board.latest(page)
+        if job is not shown or (shown is not None and shown.active and not job.active):
+            st.rerun()  # a new job, or the one shown ended: the whole page once, with its new refresh
+        if job is None:
+            st.caption("nothing launched from that page yet")
+            return
+        progress(job, board, page)
+        comparison = group_comparisons(job_records(store, job)).get(job.current_comparison)
+        if comparison is not None and any(r.epochs for r in comparison.transfer + comparison.scratch):
+            st.plotly_chart(plots.learning_curves(comparison.summary(), "epoch", live=job.active),
+                            key="watched-curves")
+
+    live()
+
+
 def main() -> None:
     st.set_page_config(page_title="Transfer Workbench", layout="wide")
     server = server_options()
     store, owner = RunStore(server.runs_dir), page_owner()
     board, view = job_board(str(store.root), server.max_jobs), store_view(str(store.root))
     st.title("Transfer Workbench")
+    token = browser_token()
+    if server.teacher and not teacher_page_open(server):
+        return
+    if not page_claims().owns(owner, token):
+        watch(store, board, owner)
+        return
+    pages = page_claims().pages_of(token)  # this person's pages (another tab is the same person)
+    # Where the server keeps its files is the teacher's business: a class page names the folder, not its path.
+    where = store.root.resolve() if server.teacher else store.root.resolve().name
     st.caption(f"Fine-tune a pre-trained CNN and train it from scratch under identical conditions. "
-               f"Runs saved in `{store.root.resolve()}`" + (" · teacher mode" if server.teacher else ""))
+               f"Runs saved in `{where}`" + (" · teacher mode" if server.teacher else ""))
     records, problems = view.refresh()
     recorded = group_comparisons(records)
     restore(board, owner)
-    sidebar(store, board, owner, {r.config["dataset"]: len(r.classes) for r in records if r.classes})
+    sidebar(store, board, owner, {r.config.get("dataset"): len(r.classes) for r in records if r.classes},
+            folder_roots(server, store), server.limits, pages)
     mine = board.active(owner)
     if not board.training():
         prepare_worker()  # the next job's worker imports the engine now, not after the click
@@ -134,7 +217,7 @@ def main() -> None:
             comparisons = {c: comparisons[c] for c in [*reversed(job.comparison_ids), *recorded] if c in comparisons}
         sweep_so_far(job, comparisons)
         if not comparisons and job is None:
-            demo(store, board, owner)
+            demo(store, board, owner, server.limits, pages)
             return
         if job is not None:  # keep the refresh light: the browser and this server share the CPU with training
             comparison = pick_comparison(comparisons, job)

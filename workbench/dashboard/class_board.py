@@ -12,9 +12,10 @@ import pandas as pd
 import streamlit as st
 
 from workbench.core.metrics import ACCURACIES
+from workbench.dashboard.text import plain
 from workbench.dashboard.views import grid_heatmaps
-from workbench.experiments.comparisons import Comparison, grid_groups, group_comparisons, sweep_groups
-from workbench.jobs.job import JobBoard
+from workbench.experiments.comparisons import Comparison, grid_groups, group_comparisons, sweep_groups, tangled_pairs
+from workbench.jobs.board import JobBoard
 from workbench.present import plots
 from workbench.present.report import comparison_label, settings_text
 from workbench.spec.options import SWEEPABLE, option
@@ -53,7 +54,8 @@ def _queue(board: JobBoard, owner: str, teacher: bool) -> None:
         for place, job in enumerate(jobs, start=1 - training):
             since = time.time() - (job["started"] or job["created"])
             state = "training" if job["state"] == "running" else f"waiting, number {place}"
-            text = f"**{_who(job)}**{' (you)' if job['owner'] == owner else ''} · {job['label']} · {state} · {since:.0f} s"
+            text = (f"**{plain(_who(job))}**{' (you)' if job['owner'] == owner else ''} · {plain(job['label'])} · "
+                    f"{state} · {since:.0f} s")  # a name is typed by anyone: drawn as text, never as Markdown
             if not teacher:
                 st.markdown(text)
                 continue
@@ -61,7 +63,8 @@ def _queue(board: JobBoard, owner: str, teacher: bool) -> None:
             left.markdown(text)
             if right.button("Stop", key=f"stop-{job['job_id']}"):
                 ours = board.find(job["job_id"])
-                ours.stop() if ours is not None else board.queue.stop(job["job_id"])
+                # this server's job directly; another's (a class server, a terminal) through the queue
+                ours.stop(by="the teacher") if ours is not None else board.queue.stop(job["job_id"])
                 st.rerun()
 
 
@@ -97,9 +100,9 @@ def _board(comparisons: dict[str, Comparison], owners: dict[str, dict]) -> None:
             runs = sum(p["comparisons"] for p in group.points)
             st.subheader(f"the class's {option(parameter).label}")
             st.caption(f"{runs} comparisons at {len(group.points)} values; each point is the mean over every run "
-                       f"at that value (bars: one standard deviation); held fixed: {settings_text(group.fixed)}")
+                       f"at that value (bars: one standard deviation); held fixed: {plain(settings_text(group.fixed))}")
             st.plotly_chart(plots.sweep_curve(group.points, parameter, metric), key=f"board-{parameter}-{index}")
-    drawn += grid_heatmaps(grid_groups(finished, pool=True), metric, "board")
+    drawn += grid_heatmaps(grid_groups(finished, pool=True), metric, "board", tangled_pairs(finished, pool=True))
     if not drawn:
         st.info("No line yet: the class's comparisons do not yet differ in exactly one setting. When each person "
                 "keeps the defaults and changes one setting (say, freeze depth), the class's curve appears here.")
@@ -114,5 +117,5 @@ def _board(comparisons: dict[str, Comparison], owners: dict[str, dict]) -> None:
                      "comparison": comparison_label(comparison)})
     table = pd.DataFrame(rows).sort_values(["who", "comparison"], kind="stable")
     st.subheader("by person")
-    st.dataframe(table, hide_index=True, column_config={
+    st.dataframe(table, hide_index=True, placeholder="no result", column_config={  # stopped or training: not 'None'
         role: st.column_config.NumberColumn(role, format="percent") for role in ("transfer", "scratch")})

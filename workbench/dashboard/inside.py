@@ -7,9 +7,13 @@ comparison's networks and view results are cached for the server's lifetime. The
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import MutableMapping
+
 import streamlit as st
 
 from workbench.core.errors import WorkbenchError
+from workbench.dashboard.text import plain
 from workbench.experiments.comparisons import Comparison
 from workbench.inside import VIEW_NAMES
 from workbench.inside.networks import ROLES, Networks, load_networks
@@ -17,6 +21,9 @@ from workbench.present import plots
 from workbench.store.runs import RunStore
 
 ANY = "any"
+PHOTO_KEY = "inside-photo-view"  # (comparison id:upload hash, view, refusal) of the latest photo
+PHOTO_SUFFIXES = ["jpg", "jpeg", "png", "bmp", "gif", "webp", "tif", "tiff"]  # the browser's filter only: the
+# content is what is checked (`workbench.data.decode`)
 
 
 @st.cache_resource(max_entries=2, show_spinner="loading both networks...")
@@ -59,17 +66,32 @@ def _photo(networks: Networks) -> None:
 
     camera, upload = st.columns(2)
     shot = camera.camera_input("take a photo", key="inside-camera")
-    uploaded = upload.file_uploader("or upload an image", key="inside-upload")
+    uploaded = upload.file_uploader("or upload an image", key="inside-upload", type=PHOTO_SUFFIXES)
     chosen = shot or uploaded
     if chosen is None:
         st.caption("both networks' top classes, and where each looked, appear here")
         return
-    try:
-        result = VIEWS["photo"].compute(networks, data=chosen.getvalue(), name=chosen.name)
-    except WorkbenchError as exc:
-        st.error(str(exc))
+    result, error = kept_photo(st.session_state, networks, chosen.getvalue(), chosen.name)
+    if error:
+        st.error(plain(error))  # it names the file as the browser sent it
         return
     _show(VIEWS["photo"].draw(networks, result), "inside-photo")
+
+
+def kept_photo(state: MutableMapping, networks: Networks, data: bytes, name: str) -> tuple[object, str | None]:
+    """The photo view (or its one-line refusal) for these bytes, decoded and computed once and kept in the
+    page's ``state`` under the upload's hash: any click reruns the page, and must not decode it again."""
+    from workbench.inside.views import VIEWS
+
+    key = f"{networks.comparison_id}:{hashlib.sha256(data).hexdigest()}"
+    kept = state.get(PHOTO_KEY)
+    if kept is None or kept[0] != key:  # only the latest photo is kept
+        try:
+            kept = (key, VIEWS["photo"].compute(networks, data=data, name=name), None)
+        except WorkbenchError as exc:
+            kept = (key, None, str(exc))
+        state[PHOTO_KEY] = kept
+    return kept[1], kept[2]
 
 
 def inside_tab(store: RunStore, comparison: Comparison | None) -> None:

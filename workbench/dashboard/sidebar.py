@@ -8,15 +8,21 @@ Launch, in this page only.
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import DataError, WorkbenchError
+from workbench.dashboard.text import plain
+from workbench.data.roots import DataRoots, folder_argument
 from workbench.data.loading import list_datasets, suggested_datasets
 from workbench.experiments.comparisons import configs_from_values
-from workbench.jobs.job import Job, JobBoard
+from workbench.jobs.board import JobBoard
+from workbench.jobs.job import Job
 from workbench.models.backbones import get_backbone
 from workbench.models.weights.status import weights_status
 from workbench.present import plots
+from workbench.spec.limits import Limits, count_values
 from workbench.spec.options import SWEEPABLE, Option, option, shown_in, sweep_hint
 from workbench.spec.preflight import class_count, preflight
 from workbench.store.runs import RunStore
@@ -27,21 +33,42 @@ NO_GRID = "nothing else"
 FORM_KEYS = ("dataset_folder", "mode", "sweep", "sweep2", "student_name")  # what the sidebar holds besides the options
 
 
-def _clamp(key: str, allowed: list) -> None:
-    """Keep a remembered value valid when its range changed (a backbone with fewer stages)."""
+CLAMPED = "clamped"  # {option name: (value asked, value kept, backbone)}: a note under the control while it holds
+
+
+def _clamp(key: str, allowed: list, backbone: str) -> None:
+    """Keep a remembered value when its range changed (a backbone with more or fewer stages), or the nearest valid
+    one, and note that. The value is set again even when it stays: Streamlit makes a new widget when a slider's
+    range changes, and a new widget starts from its lowest value (a freeze depth of 3 became 0) unless told."""
     value = st.session_state[key]
-    if value not in allowed:
-        st.session_state[key] = min(allowed, key=lambda a: abs(a - value))
+    kept = value if value in allowed else min(allowed, key=lambda a: abs(a - value))
+    st.session_state[key] = kept
+    if kept != value:
+        st.session_state.setdefault(CLAMPED, {})[key] = (value, kept, backbone)
 
 
-def _number(o: Option, low, high, where):
+def _clamp_note(o: Option, backbone: str, allowed: list, where) -> None:
+    """Under a control whose value was moved into range: what was asked, what is kept, and why."""
+    notes = st.session_state.get(CLAMPED, {})
+    asked, kept, since = notes.get(o.name, (None, None, None))
+    if since == backbone and kept == st.session_state[o.name]:
+        where.caption(f"{backbone} takes {o.label} {allowed[0]} to {allowed[-1]}: {asked} became {kept}, the nearest")
+    else:
+        notes.pop(o.name, None)  # moved since, or another backbone: the note is history
+
+
+def _number(o: Option, low, high, where, backbone: str):
     if o.kind == "int" and o.values:
         allowed = [v for v in o.values if (low is None or v >= low) and (high is None or v <= high)]
-        _clamp(o.name, allowed)
-        return where.select_slider(o.label, allowed, key=o.name, help=o.help)
+        _clamp(o.name, allowed, backbone)
+        widget = where.select_slider(o.label, allowed, key=o.name, help=o.help)
+        _clamp_note(o, backbone, allowed, where)
+        return widget
     if o.kind == "int" and high is not None and high - low <= 12:
-        _clamp(o.name, list(range(low, high + 1)))
-        return where.slider(o.label, low, high, key=o.name, help=o.help)
+        _clamp(o.name, list(range(low, high + 1)), backbone)
+        widget = where.slider(o.label, low, high, key=o.name, help=o.help)
+        _clamp_note(o, backbone, list(range(low, high + 1)), where)
+        return widget
     if o.kind == "int":
         return where.number_input(o.label, low, high, step=1, key=o.name, help=o.help)
     decimals = max(0, -int(f"{o.step:e}".split("e")[1]))
@@ -58,7 +85,7 @@ def control(o: Option, backbone: str, where):
             return where.radio(o.label, choices, key=o.name, help=o.help, horizontal=True)
         return where.selectbox(o.label, choices, key=o.name, help=o.help)
     if o.kind in ("int", "float"):
-        return _number(o, *o.bounds(backbone), where)
+        return _number(o, *o.bounds(backbone), where, backbone)
     if o.kind == "logfloat":
         return where.select_slider(o.label, list(o.values), key=o.name, help=o.help, format_func=o.show)
     if o.kind == "bool":
@@ -66,20 +93,27 @@ def control(o: Option, backbone: str, where):
     return where.text_input(o.label, key=o.name, help=o.help)
 
 
-def dataset_control(o: Option, where) -> None:
-    """Suggested datasets and "your image folder" (with its path): the dataset option as a picker."""
+def dataset_control(o: Option, where, roots: DataRoots | None = None) -> None:
+    """Suggested datasets and "your image folder" (with its path): the dataset option as a picker. On a class
+    page (``roots``) the path must lie inside a data root, and with none named no path is offered."""
     choices = suggested_datasets() + [FOLDER]
     if st.session_state.setdefault(o.name, o.default) not in choices:
         st.session_state[o.name] = FOLDER
     described = "\n".join(f"- **{name}**: {text}" for name, text in list_datasets().items())
-    if where.selectbox(o.label, choices, key=o.name, help=described) == FOLDER:
-        where.text_input("image folder path", key="dataset_folder", placeholder="/home/me/photos",
-                         help="one sub-folder of images per class, optionally inside train/ val/ test/")
+    if where.selectbox(o.label, choices, key=o.name, help=described) != FOLDER:
+        return
+    if roots is not None and not roots.named:
+        where.caption(plain(roots.refusal()))
+        return
+    inside = "" if roots is None else f"; a folder inside this server's data folders ({roots.names()})"
+    where.text_input("image folder path", key="dataset_folder",
+                     placeholder=f"a folder in {roots.names()}" if roots else "/home/me/photos",
+                     help="one sub-folder of images per class, optionally inside train/ val/ test/" + inside)
 
 
 @st.cache_data(show_spinner=False, ttl=60)
-def _class_count(dataset: str) -> int | None:
-    return class_count(dataset)
+def _class_count(dataset: str, roots: DataRoots | None) -> int | None:
+    return class_count(dataset, roots)
 
 
 def backbone_notes(name: str, where) -> None:
@@ -104,34 +138,43 @@ def sweep_key(sweep: str, backbone: str) -> str:
     return f"sweep_values:{sweep}:{backbone}"
 
 
-def form_values() -> dict:
+def form_values(roots: DataRoots | None = None) -> dict:
     """What the page holds now, as {option name: value}. A callback reads it here: this is each widget's
-    newest value, also for one changed in the same click (a number typed, then Launch)."""
+    newest value, also for one changed in the same click (a number typed, then Launch). On a class page
+    (``roots``) an image folder inside a root is given resolved, so the job reads the folder that was checked."""
     values = {o.name: st.session_state[o.name] for o in shown_in("dashboard") if o.name in st.session_state}
     if values.get("dataset") == FOLDER:
-        values["dataset"] = f"imagefolder:{st.session_state.get('dataset_folder', '').strip()}"
+        text = st.session_state.get("dataset_folder", "").strip()
+        try:
+            text = folder_argument(text, roots)
+        except DataError:
+            pass  # left as typed: the stage map does not open it, and Launch's preflight refuses it
+        values["dataset"] = f"imagefolder:{text}"
     return values
 
 
-def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[str, int]) -> None:
-    """Options by group, the stage map, what to run, Launch and Stop, and this page's own errors."""
+def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[str, int],
+            roots: DataRoots | None = None, limits: Limits | None = None, pages: set[str] = ()) -> None:
+    """Options by group, the stage map, what to run, Launch and Stop, and this page's own errors. ``roots``:
+    where a class page's image folders may be (`workbench.data.roots`); None on the teacher's page. ``limits``:
+    what one Launch may ask for (None: anything), ``pages``: every page of this person (the queue limit)."""
     bar = st.sidebar
     bar.header("Launch")
     for group in ("main", *GROUPS):
         where = bar if group == "main" else bar.expander(GROUPS[group])
         for o in shown_in("dashboard", group):
             if o.name == "dataset":
-                dataset_control(o, where)
+                dataset_control(o, where, roots)
                 continue
             control(o, st.session_state.get("backbone", option("backbone").default), where)
             if o.name == "backbone":
                 backbone_notes(st.session_state["backbone"], where)
             if o.name == "freeze_depth":
                 map_slot = where.container()  # drawn once the dataset, hence the head's size, is known
-    values = form_values()
+    values = form_values(roots)
     backbone = values["backbone"]
-    stage_map(backbone, values["freeze_depth"], known_classes.get(values["dataset"]) or _class_count(values["dataset"]),
-              map_slot)
+    stage_map(backbone, values["freeze_depth"],
+              known_classes.get(values["dataset"]) or _class_count(values["dataset"], roots), map_slot)
     if bar.radio("what to run", ["comparison", "sweep"], horizontal=True, key="mode") == "sweep":
         sweep = bar.selectbox("sweep over", SWEEPABLE, key="sweep", format_func=lambda n: option(n).label)
         key = sweep_key(sweep, backbone)
@@ -145,7 +188,7 @@ def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[st
             key2 = sweep_key(sweep2, backbone)
             st.session_state.setdefault(key2, sweep_hint(sweep2, backbone))
             bar.text_input("values ", key=key2, help="every value of the first setting with each of these")
-    launch_controls(store, board, owner)
+    launch_controls(store, board, owner, roots, limits, pages)
 
 
 def _clamp_choice(key: str, allowed: list) -> None:
@@ -153,27 +196,30 @@ def _clamp_choice(key: str, allowed: list) -> None:
         st.session_state[key] = allowed[0]
 
 
-def launch_controls(store: RunStore, board: JobBoard, owner: str) -> None:
+def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None = None,
+                    limits: Limits | None = None, pages: set[str] = ()) -> None:
     """Name, Launch and Stop. Launch joins the queue; Stop reaches only this page's own job."""
     st.sidebar.text_input("your name (shown on the class board)", key="student_name", max_chars=40,
                           placeholder="optional")
     mine = board.active(owner)
     left, right = st.sidebar.columns(2)
     left.button("Launch", type="primary", disabled=mine is not None, key="launch",
-                on_click=launch, args=(store, board, owner),
+                on_click=launch, args=(store, board, owner, roots, limits, pages),
                 help="your job is in line or training; stop it or wait for it" if mine else None)
     right.button("Stop", disabled=mine is None, key="stop", on_click=mine.stop if mine else None)
     if st.session_state.get("launch_error"):
-        st.sidebar.error(st.session_state["launch_error"])
+        st.sidebar.error(plain(st.session_state["launch_error"]))  # it may quote a typed path
     last = board.latest(owner)
     if last is not None and last.state == "failed":
-        st.sidebar.error(f"the last job stopped: {last.error}")
+        st.sidebar.error(f"the last job stopped: {plain(last.error)}")
 
 
-def launch(store: RunStore, board: JobBoard, owner: str) -> None:
-    """Launch's callback: check, queue, and show the new comparison (runs before the page redraws)."""
+def launch(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None = None, limits: Limits | None = None,
+           pages: set[str] = ()) -> None:
+    """Launch's callback: check (the server's limits first, before a sweep's comparisons are even built),
+    queue, and show the new comparison (runs before the page redraws)."""
     st.session_state["launch_error"] = None
-    values = form_values()
+    values = form_values(roots)
     sweep = st.session_state.get("sweep") if st.session_state.get("mode") == "sweep" else None
     sweep2 = st.session_state.get("sweep2", NO_GRID) if sweep else NO_GRID
     sweep2 = None if sweep2 == NO_GRID else sweep2
@@ -183,10 +229,15 @@ def launch(store: RunStore, board: JobBoard, owner: str) -> None:
              f"sweep over {option(sweep).label}" if sweep else "comparison")
     try:
         texts = [st.session_state.get(k, "") for k in swept] + ["", ""]
+        if limits is not None:
+            limits.check_queued(sum(board.active(page) is not None for page in {owner, *pages}))
+            limits.check_request(math.prod(map(count_values, texts[:len(swept)])), values.get("seeds", ""))
         configs = configs_from_values(values, sweep, texts[0], sweep2, texts[1])
-        preflight(configs)
+        if limits is not None:
+            limits.check(configs)
+        preflight(configs, roots)
         settings = {k: st.session_state[k] for k in keys if k in st.session_state}
-        job = board.launch(Job(configs, store, label=label, in_process=True, owner=owner, settings=settings,
+        job = board.launch(Job(configs, store, label=label, worker_process=True, owner=owner, settings=settings,
                                sweep=sweep, sweep2=sweep2, name=st.session_state.get("student_name", "")))
     except WorkbenchError as exc:
         st.session_state["launch_error"] = str(exc)

@@ -10,11 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from workbench.core.metrics import ACCURACIES
-from workbench.experiments.comparisons import Comparison, GridGroup, grid_groups, sweep_groups, sweep_points
-from workbench.jobs.job import Job, JobBoard
+from workbench.dashboard.text import plain
+from workbench.experiments.comparisons import (Comparison, GridGroup, grid_groups, sweep_groups, sweep_points,
+                                               tangled_pairs)
+from workbench.jobs.board import JobBoard
+from workbench.jobs.job import Job
 from workbench.present import plots
-from workbench.present.report import comparison_label, comparison_rows, settings_text, verdict
-from workbench.present.sweep_plots import TITLES, sweep_heatmap
+from workbench.present.report import comparison_label, comparison_rows, settings_text, tangled_text, verdict
+from workbench.present.sweep_plots import TITLES, cell_value, sweep_heatmap
 from workbench.spec.options import SWEEPABLE, option
 from workbench.store.runs import RunStore
 
@@ -28,11 +31,13 @@ def progress(job: Job | None, board: JobBoard, owner: str) -> None:
         st.progress(0.0, text=f"{job.label}: waiting for a training slot, number {where or '?'} in line "
                               f"({training} training now, at most {board.max_jobs} at once)")
     elif job.running:
-        st.progress(job.progress, text=f"{job.label}: {job.message}")
+        st.progress(job.progress, text=f"{job.label}: {plain(job.message)}")
     elif job.state == "interrupted":
-        st.warning(f"{job.label} stopped; every finished epoch was saved")
+        st.warning(f"{job.label} stopped{' by ' + job.stopped_by if job.stopped_by else ''}; "
+                   "every finished epoch was saved")
     elif job.state == "cancelled":
-        st.info(f"{job.label} left the queue before it started")
+        st.info(f"{job.label} left the queue before it started"
+                + (f" ({job.message})" if job.message.endswith("by the teacher") else ""))
 
 
 def sweep_so_far(job: Job | None, comparisons: dict[str, Comparison]) -> None:
@@ -79,21 +84,20 @@ def show_comparison(store: RunStore, comparison: Comparison, live: bool) -> None
         return
     x_axis = st.radio("x axis", list(plots.X_AXES), format_func=lambda x: plots.X_AXES[x][1], horizontal=True,
                       key="x_axis")
-    curves = plots.learning_curves(summary, x_axis)
+    curves = plots.learning_curves(summary, x_axis, live=live)
     st.plotly_chart(curves, key=f"curves-{comparison.comparison_id}")
     if live:
         st.caption("the cost table, per-class accuracy and downloads appear when the runs finish")
         return
     records = comparison.transfer + comparison.scratch
-    if summary["transfer"] and summary["scratch"]:
-        st.markdown(f"**{verdict(summary['transfer'], summary['scratch'])}**")
+    st.markdown(f"**{plain(verdict(summary['transfer'], summary['scratch']))}**")
     for note in dict.fromkeys(r.summary().get("machine_busy") for r in records):
         if note:
             st.warning(note)
     costs(summary, comparison.comparison_id)
     for record in records:
         if record.status != "completed":
-            st.caption(f"run {record.run_id}: {record.status}" + (f" ({record.error})" if record.error else ""))
+            st.caption(f"run {record.run_id}: {record.status}" + (f" ({plain(record.error)})" if record.error else ""))
     classes(comparison)
     downloads(store, comparison, curves)
 
@@ -101,7 +105,7 @@ def show_comparison(store: RunStore, comparison: Comparison, live: bool) -> None
 def costs(summary: dict, comparison_id: str) -> None:
     """The cost table beside the cost bars; a static table, so no column or row hides behind a scroll bar."""
     table, bars = st.columns([5, 6])
-    rows = comparison_rows(summary)
+    rows = [tuple(map(plain, row)) for row in comparison_rows(summary)]  # st.table reads Markdown: '-' is a bullet
     table.table(pd.DataFrame({"transfer": [r[1] for r in rows], "scratch": [r[2] for r in rows]},
                              index=pd.Index([r[0] for r in rows], name="measure")))
     bars.plotly_chart(plots.cost_bars(summary), key=f"cost-bars-{comparison_id}", config={"displayModeBar": False})
@@ -132,7 +136,7 @@ def downloads(store: RunStore, comparison: Comparison, curves) -> None:
 def compare_runs(store: RunStore, comparisons: dict[str, Comparison], problems: dict[str, str]) -> None:
     """Accuracy against one setting, one line per group of comparisons that differ in that setting only."""
     for run_id, problem in problems.items():
-        st.warning(f"run {run_id} is shown as unreadable: {problem}")
+        st.warning(f"run {run_id} is shown as unreadable: {plain(problem)}")
     if not comparisons:
         st.info("no comparisons recorded yet")
         return
@@ -147,9 +151,9 @@ def compare_runs(store: RunStore, comparisons: dict[str, Comparison], problems: 
         for index, group in enumerate(sweep_groups(loaded, parameter)):
             drawn += 1
             st.subheader(f"accuracy against {option(parameter).label}")
-            st.caption(f"{len(group.points)} comparisons; held fixed: {settings_text(group.fixed)}")
+            st.caption(f"{len(group.points)} comparisons; held fixed: {plain(settings_text(group.fixed))}")
             st.plotly_chart(plots.sweep_curve(group.points, parameter, metric), key=f"sweep-{parameter}-{index}")
-    drawn += grid_heatmaps(grid_groups(loaded), metric, "compare")
+    drawn += grid_heatmaps(grid_groups(loaded), metric, "compare", tangled_pairs(loaded))
     if not drawn:
         st.info("No two of these comparisons differ in exactly one setting, so no line can be drawn honestly. "
                 "A sweep (sidebar: what to run, sweep) gives such a line.")
@@ -159,12 +163,18 @@ def compare_runs(store: RunStore, comparisons: dict[str, Comparison], problems: 
                            key="store_csv")
 
 
-def grid_heatmaps(groups: list[GridGroup], metric: str, key: str) -> int:
-    """A heatmap per two-setting grid, of transfer, scratch, or what pre-training bought; how many were drawn."""
+def grid_heatmaps(groups: list[GridGroup], metric: str, key: str, tangled: list[GridGroup] = ()) -> int:
+    """A heatmap per two-setting grid, of transfer, scratch, or what pre-training bought; how many were drawn.
+    Two settings that only changed together (``tangled``) get a sentence saying so, not a grid."""
     for index, group in enumerate(groups):
         st.subheader(f"{option(group.parameter).label} × {option(group.parameter2).label}")
-        st.caption(f"{len(group.comparisons)} comparisons; held fixed: {settings_text(group.fixed)}")
         role = st.radio("show", list(TITLES), format_func=TITLES.get, horizontal=True, key=f"{key}-grid-role-{index}")
+        empty = sum(cell_value(c, metric, role) is None for c in group.comparisons)
+        st.caption(f"{len(group.comparisons)} comparisons on {len(group.pairs())} cells"
+                   + (f"; {empty} without a result (stopped before it), left empty" if empty else "")
+                   + f"; held fixed: {plain(settings_text(group.fixed))}")
         st.plotly_chart(sweep_heatmap(group.comparisons, group.parameter, group.parameter2, metric, role),
                         key=f"{key}-grid-{index}")
+    for group in tangled:
+        st.info(plain(tangled_text(group.parameter, group.parameter2, group.pairs())))
     return len(groups)

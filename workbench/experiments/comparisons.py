@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -9,12 +10,11 @@ from typing import Callable
 from workbench.core.errors import ConfigError
 from workbench.core.metrics import METRICS
 from workbench.core.records import RunRecord
-from workbench.core.settings import keep_checkpoints
 from workbench.data.loading import load_data
-from workbench.experiments.reuse import find_reusable, fingerprint, reuse_run
+from workbench.experiments.reuse import fingerprint
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.spec.options import OPTIONS, SWEEPABLE, option
-from workbench.store.runs import RunStore, new_id
+from workbench.store.runs import RunStore
 from workbench.training.train import Hooks, train_run
 
 EPOCH_SCALARS = ("train_loss", "train_acc", "val_loss", "val_acc", "cum_s", "train_flops", "images_seen")
@@ -36,6 +36,8 @@ def _mean_std(values: list) -> tuple[float | None, float | None]:
     present = [v for v in values if v is not None]
     if len(present) < len(values) or not present:
         return None, None  # e.g. a seed that never reached the target: no honest mean exists
+    if not all(math.isfinite(v) for v in present):  # a diverged loss (NaN, inf): `statistics` cannot take them
+        return sum(present) / len(present), math.nan
     return statistics.fmean(present), statistics.pstdev(present) if len(present) > 1 else 0.0
 
 
@@ -71,46 +73,23 @@ def train_seeds(config: RunConfig, seeds: list[int], store: RunStore | None = No
     return aggregate(records), records
 
 
-def run_comparison(config: ComparisonConfig, store: RunStore | None = None,
-                   hooks_for: Callable[[str, int], Hooks] | None = None,
-                   on_run_done: Callable[[Comparison], None] | None = None,
-                   comparison_id: str | None = None, reuse: bool = True,
-                   only: set[tuple[str, int]] | None = None, keep_weights: bool = False) -> Comparison:
-    """Train the transfer run and its scratch twin for every seed; each run is saved as it goes.
-
-    ``hooks_for(role, seed)`` gives each run its progress listener. A stop request or Ctrl-C
-    ends the comparison after saving the run in progress as interrupted. A UI that names the
-    comparison (``comparison_id``) can show it before its first run has started. With ``reuse``,
-    a run identical to a completed one in the store is not trained again (`workbench.experiments.reuse`).
-    ``only`` keeps some of the (role, seed) runs: a sweep's executor gives each run to one worker.
-    ``keep_weights``: the caller will look inside the trained networks (or export them), so a run is
-    reused only from a source whose weights are still kept; one whose weights were pruned trains again.
-    """
-    config.validate()
-    store = store or RunStore()
-    keep = keep_checkpoints()
-    data = None  # loaded for the first run that trains: a comparison reused whole decodes no image
-    comparison = Comparison(comparison_id or new_id("c-"), config)
+def train_runs(config: ComparisonConfig, store: RunStore, comparison_id: str, runs: set[tuple[str, int]],
+               hooks_for: Callable[[str, int], Hooks | None] | None = None) -> list[RunRecord]:
+    """Train the given (role, seed) runs of one comparison, in seed order, transfer first; nothing is reused here
+    (`experiments.runner` decided that). The data is decoded once, for the first run."""
+    data = load_data(config.transfer)
+    records = []
     for seed in config.seeds:
         for role, run_config in (("transfer", config.transfer_run(seed)), ("scratch", config.scratch(seed))):
-            if only is not None and (role, seed) not in only:
+            if (role, seed) not in runs:
                 continue
             hooks = (hooks_for(role, seed) if hooks_for else None) or Hooks()
-            key = fingerprint(run_config)
-            source = find_reusable(store, key, with_weights=keep_weights and keep > 0) if reuse else None
-            if source is not None:
-                record = reuse_run(store, source, run_config, role, comparison.comparison_id, hooks)
-            else:
-                data = data or load_data(config.transfer)
-                record = train_run(run_config, store, data=data, role=role,
-                                   comparison_id=comparison.comparison_id, hooks=hooks, save_checkpoint=True)
-                record.fingerprint = key  # set once completed: only a completed run is worth finding again
-                store.save(record)
-            getattr(comparison, role).append(record)
-            if on_run_done:
-                on_run_done(comparison)
-    store.prune_checkpoints(keep)  # the views inside the networks need the weights of recent comparisons
-    return comparison
+            record = train_run(run_config, store, data=data, role=role, comparison_id=comparison_id, hooks=hooks,
+                               save_checkpoint=True)
+            record.fingerprint = fingerprint(run_config)  # set once completed: only a completed run is worth finding
+            store.save(record)
+            records.append(record)
+    return records
 
 
 def group_comparisons(records: list[RunRecord]) -> dict[str, Comparison]:
@@ -127,8 +106,9 @@ def group_comparisons(records: list[RunRecord]) -> dict[str, Comparison]:
         config = ComparisonConfig()
         if transfer:
             config = ComparisonConfig(RunConfig.from_dict(transfer[0].config),
-                                      scratch_lr=scratch[0].config["lr"] if scratch else config.scratch_lr,
-                                      seeds=[r.config["seed"] for r in transfer])
+                                      scratch_lr=scratch[0].config.get("lr", config.scratch_lr) if scratch
+                                      else config.scratch_lr,  # (a record may leave out settings: their defaults)
+                                      seeds=[r.config.get("seed", 0) for r in transfer])
         comparisons[comparison_id] = Comparison(comparison_id, config, transfer, scratch)
     return comparisons
 
@@ -251,24 +231,54 @@ def sweep_groups(comparisons: list[Comparison], parameter: str, pool: bool = Fal
 
 @dataclass
 class GridGroup:
-    """Comparisons that differ in two settings only, with two or more values of each: one heatmap."""
+    """Comparisons that differ in two settings only, each varying on its own: one heatmap. (`tangled_pairs`
+    gives the same shape for two settings that only ever changed together: no heatmap.)"""
 
     parameter: str
     parameter2: str
     fixed: dict
     comparisons: list[Comparison]
 
+    def pairs(self) -> list[tuple]:
+        """The (value, value2) cells the members sit on, in the members' order, each once."""
+        return list(dict.fromkeys((getattr(c.config.transfer, self.parameter), getattr(c.config.transfer, self.parameter2))
+                                  for c in self.comparisons))
 
-def grid_groups(comparisons: list[Comparison], pool: bool = False) -> list[GridGroup]:
-    """Every honest two-setting grid among ``comparisons`` (seeds may differ too with ``pool``)."""
+
+def independent(pairs: list[tuple]) -> bool:
+    """Whether two settings varied each on its own: some value of the first was run with two values of the
+    second, and some value of the second with two of the first. Two diagonal cells are not a grid: the two
+    settings changed together, and no one can tell which of them made the difference."""
+    firsts, seconds = {}, {}
+    for first, second in pairs:
+        firsts.setdefault(repr(first), set()).add(repr(second))
+        seconds.setdefault(repr(second), set()).add(repr(first))
+    return any(len(v) > 1 for v in firsts.values()) and any(len(v) > 1 for v in seconds.values())
+
+
+def _two_setting_groups(comparisons: list[Comparison], pool: bool) -> list[tuple[GridGroup, bool]]:
+    """Every bucket of comparisons that differ in exactly two sweepable settings, and whether they vary independently."""
     described, groups = _described(comparisons), []
     for i, parameter in enumerate(SWEEPABLE):
         for parameter2 in SWEEPABLE[i + 1:]:
             varied = {parameter, parameter2} | ({"seeds"} if pool else set())
             for fixed, members in _alike(described, varied):
-                if all(len({every[p] for _, every in members}) > 1 for p in (parameter, parameter2)):
-                    groups.append(GridGroup(parameter, parameter2, fixed, [c for c, _ in members]))
+                if all(len({repr(every[p]) for _, every in members}) > 1 for p in (parameter, parameter2)):
+                    group = GridGroup(parameter, parameter2, fixed, [c for c, _ in members])
+                    groups.append((group, independent(group.pairs())))
     return groups
+
+
+def grid_groups(comparisons: list[Comparison], pool: bool = False) -> list[GridGroup]:
+    """Every honest two-setting grid among ``comparisons`` (seeds may differ too with ``pool``): the members
+    differ in two settings only, and each setting varies on its own (`independent`)."""
+    return [group for group, honest in _two_setting_groups(comparisons, pool) if honest]
+
+
+def tangled_pairs(comparisons: list[Comparison], pool: bool = False) -> list[GridGroup]:
+    """Comparisons that differ in two settings only, which changed together (say freeze depth 0 with rate 1e-3
+    and depth 3 with 1e-2): what a page says instead of drawing a grid whose difference has no single cause."""
+    return [group for group, honest in _two_setting_groups(comparisons, pool) if not honest]
 
 
 def pooled_point(comparisons: list[Comparison], parameter: str, value) -> dict:

@@ -1,7 +1,7 @@
-"""Where a sweep's runs train: this process, local worker processes, or Ray tasks.
+"""Where the planned runs of many comparisons train: this process, local worker processes, or Ray tasks.
 
-Every executor runs the same task function (`train_task`: the runs of one comparison that the
-sweep's plan gives it) and yields each task's records as it finishes. Local workers write the
+Every executor trains the same `Task` (the runs of one comparison that `experiments.runner`'s plan left to
+train) and yields each task's records as it finishes. This process reports each run's progress to its hooks. Local workers write the
 run store themselves (it is safe for several processes); Ray workers train into a temporary
 folder and send their records back, and the driver writes them (`workbench.experiments.ray_executor`).
 """
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 from workbench.core import settings
 from workbench.core.errors import ConfigError
+from workbench.spec.config import ComparisonConfig
 from workbench.store.runs import RunStore
 
 EXECUTORS = ("local", "ray")
@@ -21,6 +23,15 @@ EXECUTORS = ("local", "ray")
 # worker with both (README, "Sweeps"): a small network's steps gain little from a second thread, and
 # two threads lose much when another program takes a core. Never more workers than cores.
 DEFAULT_WORKERS = 2
+
+
+@dataclass
+class Task:
+    """The runs of one comparison that a worker trains; the comparison's other runs are copies."""
+
+    config: ComparisonConfig
+    comparison_id: str
+    runs: set[tuple[str, int]]  # (role, seed)
 
 
 def check(executor: str, workers: int | None) -> int:
@@ -33,9 +44,11 @@ def check(executor: str, workers: int | None) -> int:
     return workers
 
 
-def execute(tasks: list, store: RunStore, executor: str, workers: int) -> Iterator[tuple]:
+def execute(tasks: list[Task], store: RunStore, executor: str, workers: int,
+            hooks_for: Callable | None = None) -> Iterator[tuple[Task, list]]:
     """Yield (task, its records) as each task finishes; an error in one task stops the sweep with it."""
-    from workbench.experiments.tasks import limit_threads, train_task  # torch, only once something trains
+    from workbench.experiments.comparisons import train_runs  # torch, only once something trains
+    from workbench.experiments.tasks import limit_threads, train_task
 
     if executor == "ray":
         from workbench.experiments.ray_executor import execute_on_ray
@@ -44,13 +57,13 @@ def execute(tasks: list, store: RunStore, executor: str, workers: int) -> Iterat
         return
     if workers == 1 or len(tasks) <= 1:
         for task in tasks:
-            yield task, train_task(task.point.config, task.point.comparison_id, task.runs, str(store.root))
+            yield task, train_runs(task.config, store, task.comparison_id, task.runs, hooks_for)
         return
     context = multiprocessing.get_context("spawn")  # a forked torch can hang on its thread pool
     pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context, initializer=limit_threads,
                                initargs=(settings.threads_per_share(workers),))
     try:
-        pending = {pool.submit(train_task, t.point.config, t.point.comparison_id, t.runs, str(store.root)): t
+        pending = {pool.submit(train_task, t.config, t.comparison_id, t.runs, str(store.root)): t
                    for t in tasks}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -36,7 +36,7 @@ def _train_remote(config, comparison_id: str, runs: set, threads: int) -> list:
 
 def _gpus_per_task(ray, tasks: list) -> int:
     """A GPU for each task where the runs may use one: asked for, or 'auto' on a cluster that has them."""
-    devices = {t.point.config.transfer.device for t in tasks}
+    devices = {t.config.transfer.device for t in tasks}
     return 1 if "cuda" in devices or ("auto" in devices and ray.cluster_resources().get("GPU", 0) > 0) else 0
 
 
@@ -50,7 +50,7 @@ def execute_on_ray(tasks: list, store: RunStore, cpus_per_task: int = 1) -> Iter
     pending: dict = {}
     try:
         remote = ray.remote(num_cpus=cpus_per_task, num_gpus=_gpus_per_task(ray, tasks), max_retries=0)(_train_remote)
-        pending.update({remote.remote(t.point.config, t.point.comparison_id, t.runs, cpus_per_task): t for t in tasks})
+        pending.update({remote.remote(t.config, t.comparison_id, t.runs, cpus_per_task): t for t in tasks})
         while pending:
             (done,), _ = ray.wait(list(pending), num_returns=1)
             task = pending.pop(done)

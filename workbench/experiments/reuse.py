@@ -32,7 +32,7 @@ NOT_TRAINING = {
 
 def fingerprint(config: RunConfig) -> str:
     """A short hash of everything that shapes the run: training settings, data, device and torch."""
-    from workbench.training.train import resolve_device
+    from workbench.training.build import resolve_device
 
     values = {k: v for k, v in config.to_dict().items() if k not in NOT_TRAINING}
     if config.freeze_depth == 0:  # nothing frozen: the frozen stages' BatchNorm policy and thaw schedule act on nothing

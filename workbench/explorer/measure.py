@@ -22,10 +22,10 @@ from workbench.core.errors import ConfigError
 from workbench.models.backbones import TorchvisionWeights, get_backbone, list_backbones
 from workbench.models.weights.status import WeightsFile, weights_file
 from workbench.spec.options import option
+from workbench.training.build import resolve_device
 from workbench.training.cost import count_flops
 from workbench.training.optim import make_optimizer
 from workbench.training.step import TrainStep, autocast
-from workbench.training.train import resolve_device
 
 # FP32 ImageNet top-1 of the TensorFlow checkpoints these weights were converted from, as their authors
 # publish it: github.com/tensorflow/tpu, models/official/efficientnet/lite/README.md. The pip packages

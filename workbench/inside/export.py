@@ -21,6 +21,7 @@ from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.inside import EXPORT_FORMATS
 from workbench.inside.networks import BATCH, evaluate_batches, run_data, trained_model
 from workbench.models.backbones import StagedNet, get_backbone
+from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore
 
 TOLERANCE = 1e-4
@@ -74,12 +75,13 @@ def export_model(store: RunStore, run_id: str, fmt: str, output: str | Path) -> 
         raise ConfigError(f"folder {output.parent} does not exist; create it or choose another -o path")
     record = store.load(run_id)
     model = trained_model(store, record)
-    backbone = get_backbone(record.config["backbone"])
-    x = backbone.preprocess(run_data(record).images["val"], record.config.get("normalization", "backbone"))
+    settings = RunConfig.of(record)
+    backbone = get_backbone(settings.backbone)
+    x = backbone.preprocess(run_data(record).images["val"], settings.normalization)
     if not len(x):
         raise ConfigError(f"run {run_id} has no validation images to check an export against")
     reference = evaluate_batches(model, x)[1]
-    metadata = {"classes": record.classes, "image_size": record.config["image_size"],
+    metadata = {"classes": record.classes, "image_size": settings.image_size,
                 "mean": list(backbone.mean), "std": list(backbone.std), "run_id": run_id}
     partial = output.with_name(f".partial-{output.stem}.{fmt}")  # torch.export wants the .pt2 suffix
     try:

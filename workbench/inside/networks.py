@@ -20,7 +20,7 @@ from workbench.experiments.comparisons import load_comparison
 from workbench.models.backbones import Backbone, StagedNet, get_backbone
 from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore
-from workbench.training.train import build_model, restore_model
+from workbench.training.build import build_model, restore_model
 
 ROLES = ("transfer", "scratch")
 BATCH = 128
@@ -44,11 +44,11 @@ class Networks:
     @property
     def start_label(self) -> str:
         """What the transfer run started from: 'ImageNet', or the run it was initialised with."""
-        source = self.records["transfer"].config.get("init_run")
+        source = RunConfig.of(self.records["transfer"]).init_run
         return f"start (run {source})" if source else "ImageNet"
 
     def inputs(self, images: torch.Tensor) -> torch.Tensor:
-        return self.backbone.preprocess(images, self.records["transfer"].config.get("normalization", "backbone"))
+        return self.backbone.preprocess(images, RunConfig.of(self.records["transfer"]).normalization)
 
 
 def run_data(record: RunRecord) -> DataBundle:
@@ -87,7 +87,7 @@ def load_networks(store: RunStore, comparison_id: str) -> Networks:
     return Networks(comparison_id, records,
                     start={role: starting_model(store, r) for role, r in records.items()},
                     trained={role: trained_model(store, r) for role, r in records.items()},
-                    data=run_data(records["transfer"]), backbone=get_backbone(records["transfer"].config["backbone"]))
+                    data=run_data(records["transfer"]), backbone=get_backbone(RunConfig.of(records["transfer"]).backbone))
 
 
 def spread_over_classes(labels: torch.Tensor, count: int) -> list[int]:

@@ -1,7 +1,8 @@
 """Your own photo: both networks' top classes and where each looked, and `workbench predict`.
 
-An upload is decoded like a training image (centre crop, resize, RGB); anything that is not an
-image, or is too large to decode safely, is refused with one line instead of a traceback.
+An upload is decoded like a training image, by `workbench.data.decode` (allowed formats only, a
+pixel budget, centre crop, resize, RGB); anything that is not such an image, or is too large to
+decode safely, is refused with one line instead of a traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from workbench.core.errors import DataError
-from workbench.data.kinds.folders import UNREADABLE, decode_image
+from workbench.data.decode import decode
 from workbench.inside.gradcam import grad_cam
 from workbench.inside.networks import ROLES, Networks, trained_model
 from workbench.models.backbones import StagedNet, get_backbone
@@ -26,12 +27,7 @@ def read_photo(data: bytes, size: int, name: str = "the upload") -> torch.Tensor
     """Encoded image bytes -> uint8 (3, size, size), or a one-line `DataError`."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise DataError(f"{name} is over {MAX_UPLOAD_BYTES // 2**20} MB; use a smaller image")
-    decoded = decode_image(io.BytesIO(data), size)
-    if decoded == UNREADABLE:
-        raise DataError(f"{name} is not an image that can be read (or it is truncated); use a JPEG, PNG or WebP photo")
-    if isinstance(decoded, str):
-        raise DataError(f"{name} was refused: {decoded}")
-    return decoded
+    return decode(io.BytesIO(data), size, name)  # JPEG, PNG, BMP, GIF, WebP or TIFF only; a pixel budget
 
 
 def top_classes(model: StagedNet, x: torch.Tensor, classes: list[str], k: int) -> list[list[tuple[str, float]]]:

@@ -9,175 +9,28 @@ of two places:
   Python work would otherwise compete with the training loop for the GIL (measured: 8x
   slower epochs).
 
-The worker is a plain ``python -c`` process, not a multiprocessing child: multiprocessing's
-spawn re-imports the parent's main module, and under Streamlit that is the app itself (each
-job re-ran the page in the worker: a 6-7 s dead start and a hundred warnings). One worker is
-started ahead of time (`prepare_worker`) and waits with the engine imported, so a job's first
-epoch follows the click within about a second. The job and its events travel as JSON lines
-over the worker's stdin and stdout; a line on stdin (or its closing) asks it to stop.
+What runs inside the worker is `jobs.worker`; the warm worker kept for the next job is `jobs.pool`.
 
 Either way the worker reports through the same events and results are read back from the run
-store, so the UI code is the same. A `JobBoard` holds one server's jobs in the run folder's queue
-(`workbench.jobs.queue`, shared with the CLI): at most K train at once, the others wait in line,
-and each remembers who launched it (``owner``, a display ``name``), so a UI shows its position,
-errors and Stop button to that person only.
+store, so the UI code is the same. `jobs.board` puts one server's jobs in the run folder's queue.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from typing import Callable
 
-from workbench.core import settings
-from workbench.core.errors import WorkbenchError
 from workbench.core.records import RunRecord
-from workbench.experiments.comparisons import Comparison, group_comparisons, run_comparison
+from workbench.experiments.comparisons import Comparison, group_comparisons
+from workbench.jobs.pool import take_worker
 from workbench.jobs.queue import JobQueue
-from workbench.spec.config import ComparisonConfig, RunConfig
+from workbench.jobs.worker import execute
+from workbench.spec.config import ComparisonConfig
 from workbench.store.runs import RunStore, new_id
-from workbench.training.train import Hooks, StopRequested, train_run
-
-WORKER_COMMAND = [sys.executable, "-c", "from workbench.jobs.job import serve; serve()"]
-
-
-class _ReportingHooks(Hooks):
-    """Turns training callbacks into job events; asks to stop when the job's flag is set."""
-
-    def __init__(self, stop, events, on_epoch: Callable[[RunRecord], None] | None):
-        self.stop, self.events, self.on_epoch_callback = stop, events, on_epoch
-        self.steps_per_epoch = 1
-        self.epochs = 1
-
-    def on_start(self, record: RunRecord, steps_per_epoch: int) -> None:
-        self.steps_per_epoch, self.epochs = steps_per_epoch, record.config["epochs"]
-        self.events.put(("run", record.comparison_id))
-
-    def on_step(self, record: RunRecord, epoch: int, step: int, loss: float) -> None:
-        done = (epoch - 1) * self.steps_per_epoch + step
-        self.events.put(("progress", done / (self.steps_per_epoch * self.epochs),
-                         f"{record.role} seed {record.config['seed']}: epoch {epoch}/{self.epochs}"))
-
-    def on_epoch(self, record: RunRecord) -> None:
-        if self.on_epoch_callback:
-            self.on_epoch_callback(record)
-
-    def should_stop(self) -> bool:
-        return self.stop.is_set()
-
-
-def _execute(configs: list[ComparisonConfig], comparison_ids: list[str], runs_dir: str, stop, events,
-             on_epoch: Callable[[RunRecord], None] | None = None) -> None:
-    """The worker: train every comparison, then report how it ended."""
-    hooks = _ReportingHooks(stop, events, on_epoch)
-    try:
-        for config, comparison_id in zip(configs, comparison_ids):
-            run_comparison(config, RunStore(runs_dir), hooks_for=lambda role, seed: hooks,
-                           comparison_id=comparison_id, keep_weights=len(configs) == 1)  # one: its views follow
-        events.put(("end", "completed", None))
-    except StopRequested:
-        events.put(("end", "interrupted", None))
-    except WorkbenchError as exc:
-        events.put(("end", "failed", str(exc)))
-    except Exception as exc:  # noqa: BLE001 - a background worker must report, not vanish
-        events.put(("end", "failed", f"{type(exc).__name__}: {exc}"))
-
-
-# --- the worker process ---------------------------------------------------------------------------
-
-
-class _Lines:
-    """A worker process's event queue: one JSON line per event, on the stream the server reads."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def put(self, event: tuple) -> None:
-        self.stream.write(json.dumps(event) + "\n")
-        self.stream.flush()
-
-
-def warm_up() -> None:
-    """One throwaway epoch of a tiny run, its record in a temporary folder. The job that follows pays no
-    first-use costs (imports, the weights file, kernel set-up): its first epoch comes about twice as soon,
-    and the transfer run, always first, no longer carries them in its measured time."""
-    with tempfile.TemporaryDirectory() as folder:
-        try:
-            train_run(RunConfig(dataset="digits:0-1", train_per_class=2, image_size=32, epochs=1, batch_size=4,
-                                max_eval_per_class=2), RunStore(folder))
-        except WorkbenchError:
-            pass  # a machine where even this cannot run: the job will say why in its own words
-
-
-def serve() -> None:
-    """A worker process: warm up, wait for one job on stdin, report on stdout; stop on a line or at EOF."""
-    events = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # anything the engine prints goes to the server's log, not into the event stream
-    warm_up()
-    line = sys.stdin.readline()
-    if not line:
-        return  # the server went away before it needed this worker
-    request = json.loads(line)
-    if request.get("threads"):
-        import torch
-
-        torch.set_num_threads(request["threads"])  # the cores shared out between the jobs training at once
-    stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
-    configs = [ComparisonConfig(RunConfig.from_dict(c["transfer"]), c["scratch_lr"], c["seeds"])
-               for c in request["configs"]]
-    _execute(configs, request["comparison_ids"], request["runs_dir"], stop, _Lines(events))
-
-
-_spare: tuple[subprocess.Popen, dict] | None = None
-_spare_lock = threading.Lock()
-
-
-def _start_worker() -> subprocess.Popen:
-    return subprocess.Popen(WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-
-
-# What a worker reads from its environment: weights and caches, threads, devices, the workbench's own
-# settings (the run folder goes in the request). Other variables change under a server without mattering
-# (pytest's current test, OpenMP's KMP_* set by importing torch): comparing those started a new worker,
-# with its warm-up epoch, on every page run.
-
-
-
-def _ready(spare: tuple[subprocess.Popen, dict] | None) -> bool:
-    """A prepared worker can take a job if it is alive and was started with the settings we have now."""
-    return spare is not None and spare[0].poll() is None and spare[1] == settings.worker_environment()
-
-
-def prepare_worker() -> None:
-    """Start the next job's worker now, while nothing trains, so its warm-up is done before the click."""
-    global _spare
-    with _spare_lock:
-        if not _ready(_spare):
-            if _spare is not None:
-                _spare[0].stdin.close()  # it ends when its input does
-            _spare = (_start_worker(), settings.worker_environment())
-
-
-def _take_worker() -> subprocess.Popen:
-    """The prepared worker if it is ready, else a new one."""
-    global _spare
-    with _spare_lock:
-        spare, _spare = _spare, None
-    if _ready(spare):
-        return spare[0]
-    if spare is not None:
-        spare[0].stdin.close()
-    return _start_worker()
-
-
-# --- jobs -----------------------------------------------------------------------------------------
 
 
 class Job:
@@ -190,9 +43,9 @@ class Job:
 
     def __init__(self, configs: list[ComparisonConfig], store: RunStore,
                  on_epoch: Callable[[RunRecord], None] | None = None, label: str = "comparison",
-                 in_process: bool = False, owner: str | None = None, settings: dict | None = None,
+                 worker_process: bool = False, owner: str | None = None, settings: dict | None = None,
                  sweep: str | None = None, name: str = "", sweep2: str | None = None):
-        if in_process and on_epoch is not None:
+        if worker_process and on_epoch is not None:
             raise ValueError("on_epoch callbacks need a thread job; a process job reports through the store")
         self.configs, self.store, self.label = configs, store, label
         self.owner, self.name, self.settings, self.sweep, self.sweep2 = owner, name, settings or {}, sweep, sweep2
@@ -201,6 +54,7 @@ class Job:
         self.queue: JobQueue | None = None
         self.error: str | None = None
         self.message = "waiting for a training slot"
+        self.stopped_by: str | None = None  # who pressed Stop when it was not the page's own person
         self.progress = 0.0
         self.comparison_ids = [new_id("c-") for _ in configs]  # named now, so a UI can show them at once
         self.current = 0  # index of the comparison in training
@@ -210,18 +64,18 @@ class Job:
         self._process: subprocess.Popen | None = None
         self._stop = threading.Event()
         self.state_lock = threading.Lock()  # a Stop and the board's start never cross
-        if in_process:
+        if worker_process:
             self._worker = threading.Thread(target=self._read_worker, name=f"workbench-{label}", daemon=True)
         else:
             args = (configs, self.comparison_ids, str(store.root), self._stop, self._events, on_epoch)
-            self._worker = threading.Thread(target=_execute, args=args, name=f"workbench-{label}", daemon=True)
-        self._in_process = in_process
+            self._worker = threading.Thread(target=execute, args=args, name=f"workbench-{label}", daemon=True)
+        self._in_process = worker_process
 
     def start(self, threads: int | None = None) -> "Job":
         """Train now (a process job with ``threads`` torch threads, or the worker's default)."""
         self.state, self.message = "running", "starting"
         if self._in_process:
-            self._process = _take_worker()
+            self._process = take_worker()
             request = {"configs": [c.to_dict() for c in self.configs], "comparison_ids": self.comparison_ids,
                        "runs_dir": str(self.store.root), "threads": threads}
             self._process.stdin.write(json.dumps(request) + "\n")
@@ -229,8 +83,10 @@ class Job:
         self._worker.start()
         return self
 
-    def stop(self) -> None:
-        """Stop training (the run in progress is saved as interrupted), or leave the queue if still waiting."""
+    def stop(self, by: str | None = None) -> None:
+        """Stop training (the run in progress is saved as interrupted), or leave the queue if still waiting.
+        ``by``: who asked, when not the job's own person (``"the teacher"``), for the page to say."""
+        self.stopped_by = by or self.stopped_by
         with self.state_lock:
             if self.state == "queued":
                 self.state, self.message = "cancelled", "stopped before it started"
@@ -254,6 +110,11 @@ class Job:
             self._worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         self._drain()
         return self
+
+    @property
+    def stopping(self) -> bool:
+        """Asked to stop (it may still be saving its run in progress)."""
+        return self._stop.is_set()
 
     @property
     def running(self) -> bool:
@@ -323,76 +184,3 @@ def fail_unfinished(store: RunStore, comparison_ids: list[str], error: str) -> N
         record = store.load(row["run_id"])
         record.status, record.error = "failed", error
         store.save(record)
-
-
-class JobBoard:
-    """One server's jobs, queued in its run folder: at most ``max_jobs`` train at once, in the order launched.
-
-    A thread starts each queued job when the queue gives it a slot and frees the slot when it ends;
-    the CLI's jobs in the same folder wait in the same line.
-    """
-
-    def __init__(self, root, max_jobs: int | None = None, poll_s: float = 0.2):
-        self.queue, self.max_jobs = JobQueue(root), max_jobs or settings.max_jobs()
-        self.poll_s = poll_s
-        self._jobs: list[Job] = []
-        self._lock = threading.Lock()
-        self._scheduler: threading.Thread | None = None
-        self._ended: set[str] = set()
-
-    def launch(self, job: Job) -> Job:
-        """Put ``job`` in line; it starts as soon as a slot is free (at once, on an idle board)."""
-        job.job_id = self.queue.add(job.owner or "", job.name, job.label, job.comparison_ids)
-        job.queue = self.queue
-        with self._lock:
-            self._jobs.append(job)
-            if self._scheduler is None or not self._scheduler.is_alive():
-                self._scheduler = threading.Thread(target=self._schedule, name="workbench-queue", daemon=True)
-                self._scheduler.start()
-        self.tick()
-        return job
-
-    def tick(self) -> None:
-        """Start whoever the queue lets in; free the slot (or the place in line) of each job that ended."""
-        with self._lock:
-            for job in self._jobs:
-                if job.job_id is None or job.job_id in self._ended:
-                    continue
-                with job.state_lock:
-                    if job.state == "queued":
-                        if self.queue.try_start(job.job_id, self.max_jobs):
-                            job.start(settings.threads_per_share(self.max_jobs))
-                            if any(j.state == "queued" for j in self._jobs):
-                                prepare_worker()  # the next in line starts warm too
-                        continue
-                if not job.running:
-                    self.queue.finish(job.job_id, job.state, job.error)
-                    self._ended.add(job.job_id)
-
-    def _schedule(self) -> None:
-        while any(job.active for job in list(self._jobs)):
-            self.tick()
-            time.sleep(self.poll_s)
-        self.tick()
-
-    def running(self) -> Job | None:
-        """The newest job in training."""
-        return next((job for job in reversed(self._jobs) if job.running), None)
-
-    def training(self) -> list[Job]:
-        return [job for job in self._jobs if job.running]
-
-    def active(self, owner: str | None = None) -> Job | None:
-        """The newest job of ``owner`` (of anyone, if None) waiting or training."""
-        return next((job for job in reversed(self._jobs) if (owner is None or job.owner == owner) and job.active),
-                    None)
-
-    def latest(self, owner: str | None = None) -> Job | None:
-        """The newest job (of ``owner``, if given), waiting, running or ended."""
-        return next((job for job in reversed(self._jobs) if owner is None or job.owner == owner), None)
-
-    def find(self, job_id: str) -> Job | None:
-        return next((job for job in self._jobs if job.job_id == job_id), None)
-
-    def position(self, job: Job) -> int | None:
-        return self.queue.position(job.job_id) if job.state == "queued" and job.job_id else None

@@ -6,6 +6,11 @@ fewer than K jobs do. A row names the process that holds it; a job whose process
 (``failed``) by whoever looks next, so a crashed server or a killed terminal never holds a slot. The
 queue keeps who launched each comparison (an owner id and a display name), which the class board reads.
 
+A Stop from another process (a teacher's page) reaches the job, never a server: a terminal's job is its
+own process (``holder = 'process'``) and gets a Ctrl-C (SIGINT); a dashboard's job is held by the server
+that serves a whole class (``holder = 'server'``), so the row only records the request (``stop_asked``)
+and that server, which looks at its rows every fraction of a second, stops its own job.
+
 K (``max_jobs``) defaults to half the cores, each job then training with ``cores // K`` threads: on a
 2-core laptop one job at a time at full speed, as before, and the others wait their turn.
 """
@@ -24,30 +29,31 @@ from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 
 from workbench.core import settings
+from workbench.core import sqlite as sqlite_files
 from workbench.core.errors import RunStoreError, WorkbenchError
+from workbench.core.processes import alive
 
 QUEUE_FILE = "jobs.db"
 ENDED = ("completed", "interrupted", "failed", "cancelled")
-BUSY_TIMEOUT_S = 30
+BUSY_TIMEOUT_S = sqlite_files.BUSY_TIMEOUT_S
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT UNIQUE NOT NULL, owner TEXT, name TEXT, label TEXT,
     state TEXT NOT NULL, created REAL NOT NULL, started REAL, ended REAL, pid INTEGER, host TEXT,
-    comparison_ids TEXT NOT NULL DEFAULT '[]', error TEXT);
+    comparison_ids TEXT NOT NULL DEFAULT '[]', error TEXT, holder TEXT NOT NULL DEFAULT 'server', stop_asked REAL);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
 """
+# Columns added since the first queues were made; an older jobs.db gets them when first opened.
+_ADDED = {"holder": "TEXT NOT NULL DEFAULT 'server'", "stop_asked": "REAL"}
 
 
-def _alive(pid: int | None, host: str | None) -> bool:
-    if pid is None or host != socket.gethostname():
-        return True  # another machine's process (a shared folder): it cannot be checked from here
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _create_tables(db: sqlite3.Connection) -> None:
+    db.executescript(_SCHEMA)
+    have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for column, kind in _ADDED.items():
+        if column not in have:
+            with suppress(sqlite3.OperationalError):  # another process added it first
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
 
 
 class JobQueue:
@@ -59,44 +65,50 @@ class JobQueue:
 
     @contextmanager
     def _db(self, write: bool = False):
+        """A connection (`core.sqlite`: timeouts, WAL; a damaged ``jobs.db`` is set aside and made again, as the
+        run index is: it only orders jobs, and a job whose row is gone is ended as if taken off the line)."""
+        path = self.root / QUEUE_FILE
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            self._made = self._made and (self.root / QUEUE_FILE).exists()  # a deleted queue is made again
-            db = sqlite3.connect(self.root / QUEUE_FILE, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self._made = self._made and path.exists()  # a deleted queue is made again
+            db = sqlite_files.connect(path, None if self._made else _create_tables, BUSY_TIMEOUT_S)
+            self._made, opened = True, sqlite_files.inode(path)
         except (OSError, sqlite3.Error) as exc:
             raise RunStoreError(f"cannot open the job queue in {self.root} ({exc}); "
-                                f"choose a writable folder with --runs-dir") from exc
+                                f"{_fix(exc)} or choose a writable folder with --runs-dir") from exc
         with closing(db):
             try:
-                if not self._made:
-                    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                        db.execute("PRAGMA journal_mode = WAL")
-                    db.executescript(_SCHEMA)
-                    self._made = True
                 if write:
                     db.execute("BEGIN IMMEDIATE")
                 yield db
                 if write:
                     db.execute("COMMIT")
             except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise RunStoreError(f"the job queue in {self.root / QUEUE_FILE} failed ({exc}); "
-                                    f"free some space or choose another folder with --runs-dir") from exc
+                _roll_back(db)
+                if sqlite_files.is_corrupt(exc):  # damage past the first page shows only now
+                    db.close()
+                    aside = sqlite_files.set_aside(path, opened)
+                    self._made = False
+                    raise RunStoreError(f"the job queue {path} was damaged"
+                                        + (f" (set aside as {aside.name})" if aside else "")
+                                        + "; a new one is made: try again") from exc
+                raise RunStoreError(f"the job queue in {path} failed ({exc}); {_fix(exc)} or choose another folder "
+                                    f"with --runs-dir") from exc
             except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
+                _roll_back(db)
                 raise
 
     def add(self, owner: str, name: str = "", label: str = "comparison", comparison_ids: list[str] = (),
-            pid: int | None = None) -> str:
-        """Queue a job held by process ``pid`` (default: this one); its id."""
+            pid: int | None = None, holder: str = "server") -> str:
+        """Queue a job held by process ``pid`` (default: this one); its id. ``holder``: ``process`` when that
+        process is the job (a terminal's: a Stop interrupts it), ``server`` when it serves others too."""
+        assert holder in ("server", "process"), holder
         job_id = uuid.uuid4().hex[:12]
         with self._db(write=True) as db:
-            db.execute("INSERT INTO jobs (job_id, owner, name, label, state, created, pid, host, comparison_ids) "
-                       "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+            db.execute("INSERT INTO jobs (job_id, owner, name, label, state, created, pid, host, comparison_ids, "
+                       "holder) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
                        (job_id, owner, name.strip(), label, time.time(), pid or os.getpid(), socket.gethostname(),
-                        json.dumps(list(comparison_ids))))
+                        json.dumps(list(comparison_ids)), holder))
         return job_id
 
     def try_start(self, job_id: str, max_jobs: int) -> bool:
@@ -143,30 +155,53 @@ class JobQueue:
         return rows
 
     def stop(self, job_id: str) -> None:
-        """Stop another process's job: out of the line if it waits, Ctrl-C to its process if it trains here.
+        """Stop another process's job (a teacher's page): out of the line if it waits; if it trains, a terminal's
+        job gets a Ctrl-C, and a dashboard's job a request its server carries out (`stops_asked`). Either way
+        the run in progress is saved as interrupted with its finished epochs.
 
-        A dashboard stops its own jobs itself (`workbench.jobs.job`); this is for a terminal's job, from a
-        teacher's page. Its process saves the run in progress as interrupted, as after a Ctrl-C.
+        A server's process is never signalled: it serves a whole class, and a SIGINT would end it.
         """
         with self._db(write=True) as db:
-            row = db.execute("SELECT state, pid, host FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            row = db.execute("SELECT state, pid, host, holder FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
             if row and row[0] == "queued":
                 db.execute("UPDATE jobs SET state = 'cancelled', ended = ?, error = 'stopped by the teacher' "
                            "WHERE job_id = ?", (time.time(), job_id))
-        if row and row[0] == "running" and row[2] == socket.gethostname() and row[1] != os.getpid():
+            elif row and row[0] == "running":
+                db.execute("UPDATE jobs SET stop_asked = ? WHERE job_id = ?", (time.time(), job_id))
+        if row and row[0] == "running" and row[3] == "process" and row[2] == socket.gethostname() \
+                and row[1] != os.getpid():
             with suppress(ProcessLookupError, PermissionError):
                 os.kill(row[1], signal.SIGINT)
+
+    def look(self, job_ids: list[str]) -> dict[str, dict]:
+        """{job id: {state, stop_asked}} of these jobs, one read: what a server checks for its own jobs."""
+        if not job_ids:
+            return {}
+        with self._db() as db:
+            rows = db.execute(f"SELECT job_id, state, stop_asked FROM jobs WHERE job_id IN "
+                              f"({', '.join('?' * len(job_ids))})", list(job_ids)).fetchall()
+        return {job_id: {"state": state, "stop_asked": asked} for job_id, state, asked in rows}
 
     def owners(self) -> dict[str, dict]:
         """comparison id -> {owner, name} of the job that made it: who ran what, for the class board."""
         return {c: {"owner": job["owner"], "name": job["name"]} for job in self.jobs() for c in job["comparison_ids"]}
 
 
+def _roll_back(db: sqlite3.Connection) -> None:
+    if db.in_transaction:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
+def _fix(exc: BaseException) -> str:
+    return "free some space" if sqlite_files.is_full(exc) else "check that the folder is writable"
+
+
 def _end_orphans(db: sqlite3.Connection) -> None:
     """Jobs whose holding process has died never finish: end them so that their slots free up."""
     for job_id, state, pid, host in db.execute("SELECT job_id, state, pid, host FROM jobs "
                                                "WHERE state IN ('queued', 'running')").fetchall():
-        if not _alive(pid, host):
+        if not alive(pid, host):
             db.execute("UPDATE jobs SET state = ?, ended = ?, error = ? WHERE job_id = ?",
                        ("failed" if state == "running" else "cancelled", time.time(),
                         f"its process ({pid}) ended without finishing it", job_id))
@@ -182,7 +217,7 @@ def queue_slot(root: str | Path, label: str, comparison_ids: list[str] = (), max
     queue = JobQueue(root)
     limit = max_jobs or settings.max_jobs()
     owner = f"cli:{settings.user_name() or os.getpid()}"
-    job_id = queue.add(owner, settings.user_name(), label, comparison_ids)
+    job_id = queue.add(owner, settings.user_name(), label, comparison_ids, holder="process")
     try:
         shown = None
         while not queue.try_start(job_id, limit):

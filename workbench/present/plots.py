@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 from workbench.core.metrics import COSTS, human_count
 from workbench.core.metrics import metric as metric_spec
+from workbench.present.report import missing_text
 from workbench.spec.options import option
 
 COLORS = {"transfer": "#1f77b4", "scratch": "#ff7f0e"}
@@ -34,9 +35,16 @@ def _curves(summary: dict) -> list[tuple[str, dict]]:
     return [(label, run) for label, run in summary.items() if isinstance(run, dict) and run.get("epochs")]
 
 
-def learning_curves(summary: dict, x_axis: str = "epoch") -> go.Figure:
+def _not_run(summary: dict, live: bool = False) -> list[tuple[str, str]]:
+    """A comparison summary's runs that never started, with what to say: [('scratch', 'not run (stopped)')]."""
+    roles = [role for role in COLORS if role in summary and not summary[role]]
+    return [(role, "not started yet" if live else missing_text(summary, role)) for role in roles]
+
+
+def learning_curves(summary: dict, x_axis: str = "epoch", live: bool = False) -> go.Figure:
     """Accuracy and loss per epoch, runs overlaid (transfer vs scratch, or any {label: run summary});
-    validation solid, training dotted."""
+    validation solid, training dotted. A run of a comparison that never started is a legend entry saying
+    so ('scratch: not run (stopped)'; 'not started yet' while the comparison is ``live``)."""
     key, title = X_AXES[x_axis]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy", "loss"), horizontal_spacing=0.1)
     for index, (role, run) in enumerate(_curves(summary)):
@@ -52,6 +60,9 @@ def learning_curves(summary: dict, x_axis: str = "epoch") -> go.Figure:
                 fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{role} {split}",
                                          legendgroup=f"{role} {split}", showlegend=col == 1,
                                          line={"color": color, "dash": dash}), row=1, col=col)
+    for role, text in _not_run(summary, live):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"{role}: {text}", hoverinfo="skip",
+                                 line={"color": COLORS[role], "dash": "dot"}), row=1, col=1)
     target = next((run.get("target_acc") for _, run in _curves(summary)), None)
     xs = [e[key] for _, run in _curves(summary) for e in run["epochs"]]
     if target and xs:  # a legend entry, not a label on the chart, where it would sit on a curve
@@ -73,19 +84,23 @@ def cost_bars(summary: dict) -> go.Figure:
     """What each run cost: one row per measure, runs as horizontal bars labelled with the exact value.
 
     Horizontal bars keep every label level and readable in a narrow column; a measure no run has
-    (time to target when neither reached it) gets no row rather than an empty panel.
+    (time to target when neither reached it) gets no row rather than an empty panel. A run its comparison
+    never started has no bar, its label says so ('not run (stopped)').
     """
     runs = _curves(summary)
     shown = [m for m in COSTS if any(run.get(m.key) is not None for _, run in runs)]
+    not_run = dict(_not_run(summary))  # {role: 'not run (stopped)'}: a row with no bar, only its label
+    runs += [(role, {}) for role in not_run]
     fig = make_subplots(rows=max(len(shown), 1), cols=1, subplot_titles=[m.label for m in shown],
                         vertical_spacing=0.5 / max(len(shown), 1))
     for row, metric in enumerate(shown, start=1):
         values = [run.get(metric.key) for _, run in runs]
         for index, ((role, _), value) in enumerate(zip(runs, values)):
+            label = not_run.get(role) or metric.format(value)
             fig.add_trace(go.Bar(y=[role], x=[value or 0], orientation="h", name=role, showlegend=False,
                                  marker_color=COLORS.get(role, PALETTE[index % len(PALETTE)]),
-                                 text=[metric.format(value)], textposition="outside", cliponaxis=False,
-                                 hovertemplate=f"{role}: {metric.format(value)}<extra>{metric.label}</extra>"),
+                                 text=[label], textposition="outside", cliponaxis=False,
+                                 hovertemplate=f"{role}: {label}<extra>{metric.label}</extra>"),
                           row=row, col=1)
         fig.update_xaxes(range=[0, 1.45 * max((v or 0 for v in values), default=0) or 1], row=row, col=1)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
@@ -130,8 +145,9 @@ def sweep_curve(points: list[dict], parameter: str, metric: str = "test_acc") ->
     spec = option(parameter)
     fig = go.Figure()
     for role in ("transfer", "scratch"):
-        rows = sorted((p[parameter], p[role][metric], p[role].get(f"{metric}_std"))
-                      for p in points if p.get(role) and p[role].get(metric) is not None)
+        rows = sorted(((p[parameter], p[role][metric], p[role].get(f"{metric}_std"))
+                       for p in points if p.get(role) and p[role].get(metric) is not None),
+                      key=lambda r: (r[0] is None, r[0]))  # None ("every image") after the numbers
         if rows:
             spread = [r[2] or 0.0 for r in rows]  # several seeds: one standard deviation either side
             fig.add_trace(go.Scatter(x=[r[0] for r in rows], y=[r[1] for r in rows], mode="lines+markers",
@@ -139,7 +155,7 @@ def sweep_curve(points: list[dict], parameter: str, metric: str = "test_acc") ->
                                      error_y={"type": "data", "array": spread, "visible": any(spread)}))
     fig.update_layout(xaxis_title=spec.label, yaxis_title=metric_spec(metric).label, height=340,
                       yaxis={"tickformat": ".0%", "range": [0, 1.02]}, margin={"t": 30, "b": 40, "l": 50, "r": 20})
-    values = sorted({p[parameter] for p in points})
+    values = sorted({p[parameter] for p in points} - {None})
     if spec.kind == "choice":
         fig.update_xaxes(type="category")
     elif values:

@@ -6,8 +6,32 @@ from workbench.core.metrics import BY_KEY, METRICS, percent, seconds
 from workbench.spec.options import OPTIONS, option
 
 
-def verdict(transfer: dict, scratch: dict) -> str:
-    """One sentence on who reached the target accuracy first, with the ratio written out."""
+NOT_RUN = "not run (stopped)"  # a run its comparison never started: stopped (Stop, Ctrl-C) before it
+
+
+def missing_text(summary: dict, role: str) -> str:
+    """What a table or chart says for ``role`` where its comparison has no such run: 'not run (stopped)'."""
+    other = "scratch" if role == "transfer" else "transfer"
+    status = (summary.get(other) or {}).get("status")
+    if status == "running":
+        return "not started yet"
+    return f"not run ({other} failed)" if status == "failed" else NOT_RUN
+
+
+def verdict(transfer: dict | None, scratch: dict | None) -> str:
+    """One sentence on who reached the target accuracy first, with the ratio written out; with one run
+    missing (a comparison stopped before it), what the other did and that there is no verdict."""
+    if not transfer or not scratch:
+        summary = {"transfer": transfer, "scratch": scratch}
+        ran = [role for role in summary if summary[role]]
+        if not ran:
+            return "neither run ran (stopped)"
+        role, missing = ran[0], "scratch" if ran[0] == "transfer" else "transfer"
+        run, text = summary[role], missing_text(summary, missing)
+        target = f"{100 * run.get('target_acc', 0.9):.0f}%"
+        reached = run.get("time_to_target_s")
+        did = f"reached {target} val acc in {reached:.1f} s" if reached is not None else f"did not reach {target} val acc"
+        return f"{role} {did}; {missing} {text}, so no verdict"
     target = f"{100 * transfer['target_acc']:.0f}%"
     t, s = transfer.get("time_to_target_s"), scratch.get("time_to_target_s")
     if t is not None and s is not None:
@@ -22,6 +46,8 @@ def verdict(transfer: dict, scratch: dict) -> str:
 
 def with_spread(summary: dict, key: str) -> str:
     """A number of a summary as the metrics table writes it, with '± spread' when seeds gave one."""
+    if not summary:
+        return NOT_RUN
     spec, spread = BY_KEY[key], summary.get(f"{key}_std")
     if not spread:
         return spec.format(summary.get(key))
@@ -30,17 +56,23 @@ def with_spread(summary: dict, key: str) -> str:
 
 
 def comparison_rows(summary: dict) -> list[tuple[str, str, str]]:
-    """(measure, transfer, scratch) as displayed text; a missing run shows as '-'."""
-    transfer, scratch = summary.get("transfer") or {}, summary.get("scratch") or {}
-    return [(m.label, m.format(transfer.get(m.key)) if transfer else "-", m.format(scratch.get(m.key)) if scratch else "-")
-            for m in METRICS]
+    """(measure, transfer, scratch) as displayed text; a run the comparison never started says why
+    ('not run (stopped)')."""
+    def cell(role: str, metric) -> str:
+        run = summary.get(role)
+        return metric.format(run.get(metric.key)) if run else missing_text(summary, role)
+
+    return [(m.label, cell("transfer", m), cell("scratch", m)) for m in METRICS]
 
 
 def comparison_table(summary: dict) -> str:
-    lines = [f"{'':18}{'transfer':>16}{'scratch':>16}"]
-    lines += [f"{label:18}{t:>16}{s:>16}" for label, t, s in comparison_rows(summary)]
-    lines += [run["machine_busy"] for run in (summary["transfer"], summary["scratch"]) if run.get("machine_busy")]
-    lines.append(verdict(summary["transfer"], summary["scratch"]))
+    rows = comparison_rows(summary)
+    width = max(16, *(len(text) + 2 for row in rows for text in row[1:]))
+    lines = [f"{'':18}{'transfer':>{width}}{'scratch':>{width}}"]
+    lines += [f"{label:18}{t:>{width}}{s:>{width}}" for label, t, s in rows]
+    runs = [summary.get(role) or {} for role in ("transfer", "scratch")]
+    lines += [run["machine_busy"] for run in runs if run.get("machine_busy")]
+    lines.append(verdict(summary.get("transfer"), summary.get("scratch")))
     lines += [f"{role}: reused from run {', '.join(sources)} (same settings and data; --no-reuse trains it again)"
               for role in ("transfer", "scratch") if (sources := reused_sources(summary.get(role)))]
     return "\n".join(lines)
@@ -52,13 +84,31 @@ def reused_sources(run: dict | None) -> list[str]:
     return [s for s in (sources if isinstance(sources, list) else [sources]) if s]
 
 
+ALWAYS_LISTED = ("backbone", "dataset", "freeze_depth", "lr")  # `workbench runs` columns whatever the runs
+
+
 def runs_table(rows: list[dict], problems: dict[str, str]) -> str:
-    """`workbench runs`: one line per run from the store's index (`RunStore.list_runs`)."""
-    lines = [f"{'run id':32}{'role':10}{'status':12}{'backbone':20}{'dataset':14}{'epochs':>7}{'test acc':>10}  reused from"]
+    """`workbench runs`: one line per run from the store's index (`RunStore.list_runs`), with its freeze depth and
+    rate, and every other setting (by its flag) or seed that differs between the runs listed, so that no two
+    different runs read alike."""
+    def setting(row: dict, name: str):
+        return (row.get("config") or {}).get(name, row.get(name))
+
+    varying = [o for o in OPTIONS if o.scope == "run" and "cli" in o.faces and o.name not in ALWAYS_LISTED
+               and len({repr(setting(row, o.name)) for row in rows}) > 1]
+    columns = [(o.cli_flag, lambda row, o=o: o.show(setting(row, o.name))) for o in varying]
+    if len({row.get("seed") for row in rows}) > 1:
+        columns.append(("seed", lambda row: str(row.get("seed"))))
+    widths = [max(len(head), *(len(show(row)) for row in rows)) + 2 for head, show in columns]
+    lines = [f"{'run id':32}{'role':10}{'status':12}{'backbone':20}{'dataset':14}{'freeze':>7}{'lr':>8}"
+             + "".join(f"{head:>{width}}" for (head, _), width in zip(columns, widths))
+             + f"{'epochs':>7}{'test acc':>10}  reused from"]
     for row in rows:
         lines.append(
             f"{row['run_id']:32}{row['role']:10}{row['status']:12}{str(row['backbone']):20}"
-            f"{str(row['dataset'])[:13]:14}{row['epochs_done']:>7}{percent(row['test_acc']):>10}  {row['reused_from'] or ''}"
+            f"{str(row['dataset'])[:13]:14}{option('freeze_depth').show(row['freeze_depth']):>7}"
+            f"{option('lr').show(row['lr']):>8}" + "".join(f"{show(row):>{width}}" for (_, show), width in zip(columns, widths))
+            + f"{row['epochs_done']:>7}{percent(row['test_acc']):>10}  {row['reused_from'] or ''}"
         )
     for run_id, problem in problems.items():
         lines.append(f"{run_id:32}{'?':10}{'unreadable':12}{problem}")
@@ -87,6 +137,14 @@ def comparison_label(comparison) -> str:
     return (f"{run.backbone} · freeze {run.freeze_depth} · lr {option('lr').show(run.lr)} · BN {run.bn_policy} · "
             f"{run.dataset} ({per_class}/class) · {run.epochs} epochs · {run.image_size} px · "
             f"seed{'s' if len(seeds) > 1 else ''} {option('seeds').show(seeds)} · {status} ({when})")
+
+
+def tangled_text(parameter: str, parameter2: str, pairs: list[tuple]) -> str:
+    """What a page says instead of a grid where two settings only changed together (`tangled_pairs`)."""
+    first, second = option(parameter), option(parameter2)
+    tried = "; ".join(f"{first.show(a)} with {second.show(b)}" for a, b in pairs[:4]) + ("; …" if len(pairs) > 4 else "")
+    return (f"{first.label} and {second.label} changed together: no grid ({tried}). Which of the two made the "
+            f"difference cannot be told: change one at a time, or sweep a grid of every pair.")
 
 
 def sweep_table(parameters: list[str], rows: list[dict]) -> str:

@@ -69,8 +69,15 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
+        """A config from its `to_dict` form; a field it lacks (a record older than the field) takes its default,
+        and one it does not know (a record newer than this workbench) is ignored."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def of(cls, record) -> "RunConfig":
+        """The typed settings a `RunRecord` ran with: the way every reader asks a record what it ran."""
+        return cls.from_dict(record.config)
 
 
 @dataclass
@@ -99,3 +106,8 @@ class ComparisonConfig:
 
     def to_dict(self) -> dict:
         return {"transfer": self.transfer.to_dict(), "scratch_lr": self.scratch_lr, "seeds": list(self.seeds)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ComparisonConfig":
+        """The inverse of `to_dict`: what a worker process or a saved job reads back."""
+        return cls(RunConfig.from_dict(values["transfer"]), values["scratch_lr"], list(values["seeds"]))

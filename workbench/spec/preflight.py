@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from workbench.core import settings
 from workbench.core.errors import DataError, WeightsError
+from workbench.data.roots import DataRoots
 from workbench.spec.config import ComparisonConfig
 
 PROBE_HOST = "download.pytorch.org"  # torchvision's weights; its answer stands for "online" in general
@@ -39,10 +40,14 @@ def online(host: str = PROBE_HOST) -> bool:
     return bool(answered)
 
 
-def check_image_folder(argument: str) -> None:
-    """The folder exists and has images of two classes or more (read from names only: nothing is decoded)."""
+def check_image_folder(argument: str, roots: DataRoots | None = None) -> None:
+    """The folder exists and has images of two classes or more (read from names only: nothing is decoded).
+    With ``roots`` (a class page), a folder outside them is refused first, in one line that says nothing of it."""
     from workbench.data.kinds.folders import image_folder_source
 
+    if roots is not None:
+        image_folder_source(roots.folder(argument))
+        return
     if not argument.strip():
         raise DataError("give the path of your image folder (one sub-folder of images per class)")
     image_folder_source(Path(argument.strip()).expanduser())
@@ -84,28 +89,32 @@ def check_weights(backbone: str) -> None:
 OPENED_CHEAPLY = ("digits", "textures", "imagefolder")  # no download, and only labels are read to open them
 
 
-def class_count(dataset: str) -> int | None:
+def class_count(dataset: str, roots: DataRoots | None = None) -> int | None:
     """How many classes ``dataset`` has, where that is known without a download (else None): it sizes the
-    new head on a stage map before anything runs."""
+    new head on a stage map before anything runs. With ``roots``, a folder outside them is not opened."""
     from workbench.core.errors import WorkbenchError
     from workbench.data.loading import open_source
 
-    if dataset.partition(":")[0] not in OPENED_CHEAPLY:
+    kind, _, argument = dataset.partition(":")
+    if kind not in OPENED_CHEAPLY:
         return None
     try:
+        if kind == "imagefolder" and roots is not None:
+            dataset = f"imagefolder:{roots.folder(argument)}"
         return len(open_source(dataset).classes)
     except WorkbenchError:
         return None
 
 
-def preflight(configs: list[ComparisonConfig]) -> None:
-    """Raise a one-line `WorkbenchError` for the first problem the configs' data or weights would hit."""
+def preflight(configs: list[ComparisonConfig], roots: DataRoots | None = None) -> None:
+    """Raise a one-line `WorkbenchError` for the first problem the configs' data or weights would hit;
+    ``roots``: the only folders an image folder may be in (a class page's), None for any."""
     from workbench.data.kinds.torchvision_sets import TORCHVISION_DATASETS
 
     for dataset, data_dir in dict.fromkeys((c.transfer.dataset, c.transfer.data_dir) for c in configs):
         kind, _, argument = dataset.partition(":")
         if kind == "imagefolder":
-            check_image_folder(argument)
+            check_image_folder(argument, roots)
         elif kind in TORCHVISION_DATASETS:
             check_torchvision_data(kind, Path(data_dir) if data_dir else settings.data_dir())
     for backbone in dict.fromkeys(c.transfer.backbone for c in configs if c.transfer.init_run is None):

@@ -6,28 +6,32 @@ rebuilt from the folders. Every save updates its run's row in one short transact
 catches up with records written without it (older workbenches, a copied folder, a writer killed
 between its file and its row) by comparing each record file's (mtime, size, inode) with the
 row's (every file in `RunStore.scan`; for listings only unfinished or unreadable runs, as a finished
-record is never written again). SQLite in WAL mode lets several processes write while others read.
+record is never written again). SQLite in WAL mode lets several processes write while others read
+(`workbench.core.sqlite`, which also sets a damaged ``runs.db`` aside: it is rebuilt from the folders).
+A row still "running" whose writing process has died on this machine is read again, and its record
+(`RunStore.load`) says failed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
-import time
 import uuid
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from workbench.core import sqlite as sqlite_files
 from workbench.core.errors import RunStoreError
+from workbench.core.processes import alive
 from workbench.core.records import RunRecord
 
 INDEX_FILE = "runs.db"
-ROW_VERSION = 2  # raise when `row_of` changes: an index with older rows is emptied and filled again
+ROW_VERSION = 4  # raise when `row_of` changes: an index with older rows is emptied and filled again
 SCHEMA_VERSION = 1  # raise when a table's columns change: an index of another shape is dropped and made again
-BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another's transaction (each takes milliseconds)
 FILTERS = ("comparison_id", "role", "status", "backbone", "dataset", "freeze_depth", "lr", "seed", "pretrained",
            "fingerprint", "reused_from")
 _COLUMNS = ("run_id", "stamp", "problem", "created", *FILTERS, "row")
@@ -61,7 +65,8 @@ def row_of(record: RunRecord) -> dict:
     row["epochs_done"] = len(row.pop("epochs"))
     row.update(comparison_id=record.comparison_id, dataset=record.config.get("dataset"),
                init_run=record.config.get("init_run"), created=record.created, finished=record.finished,
-               fingerprint=record.fingerprint)
+               fingerprint=record.fingerprint, pid=record.pid, host=record.host,
+               config=record.config)  # every setting: `workbench runs` shows those that differ between runs
     return row
 
 
@@ -91,18 +96,16 @@ class RunIndex:
 
     @contextmanager
     def _db(self):
-        """A connection to ``runs.db``, or to a fresh in-memory index where the folder is read-only."""
+        """A connection to ``runs.db``, or to a fresh in-memory index where the folder is read-only.
+
+        A damaged ``runs.db`` is set aside and made again (`core.sqlite`): it is only an index, rebuilt from the folders.
+        """
         try:
-            db = _open(self.root / INDEX_FILE)
+            db = sqlite_files.connect(self.root / INDEX_FILE, _prepare)
         except sqlite3.DatabaseError as exc:
-            if "not a database" in str(exc) or "malformed" in str(exc):
-                with suppress(FileNotFoundError):  # another process set it aside first
-                    (self.root / INDEX_FILE).rename(self.root / f"{INDEX_FILE}.corrupt-{int(time.time())}")
-                db = _open(self.root / INDEX_FILE)  # only an index: rebuilt from the folders below
-            elif os.access(self.root, os.W_OK):
+            if os.access(self.root, os.W_OK):
                 raise RunStoreError(f"cannot open the run index {self.root / INDEX_FILE} ({exc})") from exc
-            else:
-                db = _open(":memory:")
+            db = sqlite_files.connect(sqlite_files.MEMORY, _prepare)
         with closing(db):
             yield db
 
@@ -124,12 +127,14 @@ class RunIndex:
         """
         names = self._folders()
         known = dict(db.execute("SELECT run_id, stamp FROM runs WHERE present = 1"))
-        suspects = names if full else [r for (r,) in db.execute(
-            "SELECT run_id FROM runs WHERE present = 1 AND (status = 'running' OR problem IS NOT NULL)")]
+        running = db.execute("SELECT run_id, row FROM runs WHERE present = 1 AND status = 'running'").fetchall()
+        suspects = names if full else [*(r for r, _ in running), *(r for (r,) in db.execute(
+            "SELECT run_id FROM runs WHERE present = 1 AND problem IS NOT NULL"))]
         changed = [r for r in names if r not in known]
         for run_id in suspects:
             if run_id in known and run_id in names and self._stamp(run_id) not in (None, known[run_id]):
                 changed.append(run_id)
+        changed += [r for r in _orphans(running) if r in names and r not in changed]  # re-read: the record says failed
         gone = [r for r in known if r not in names]
         rows = []
         for run_id in changed:
@@ -208,46 +213,45 @@ class RunIndex:
         return [r for (r,) in rows]
 
 
-def _open(path: Path | str) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    try:
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a crash may lose the last rows, never corrupt
-        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            _create(db)
-        if not _rows_current(db):
-            # A new index, or rows of another shape: (re)filled from the folders under a new generation,
-            # so a token from before is recognised as stale. Checked again inside the transaction: another
-            # process may have done it, and rows may have arrived since.
-            with _writing(db):
-                if not _rows_current(db):
-                    db.execute("DELETE FROM runs")
-                    db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                   [("rows", ROW_VERSION), ("generation", uuid.uuid4().hex[:12])])
-    except BaseException:
-        db.close()
-        raise
-    return db
+def _prepare(db: sqlite3.Connection) -> None:
+    """The tables, and rows of the current shape (`core.sqlite.connect` runs this on every connection)."""
+    if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        _create(db)
+    if not _rows_current(db):
+        # A new index, or rows of another shape: (re)filled from the folders under a new generation,
+        # so a token from before is recognised as stale. Checked again inside the transaction: another
+        # process may have done it, and rows may have arrived since.
+        with _writing(db):
+            if not _rows_current(db):
+                db.execute("DELETE FROM runs")
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                               [("rows", ROW_VERSION), ("generation", uuid.uuid4().hex[:12])])
 
 
 def _create(db: sqlite3.Connection) -> None:
     """The tables, made again if an older workbench made them with other columns (it is only an index:
     the rows come back from the folders). Checked again inside the transaction: another process may
     have just done it."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with sqlite_files.transaction(db):
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             db.execute("DROP TABLE IF EXISTS runs")
             db.execute("DROP TABLE IF EXISTS meta")
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+
+
+def _orphans(running: list[tuple[str, str]]) -> list[str]:
+    """Runs whose rows say running while the process that writes them has ended on this machine."""
+    orphans = []
+    for run_id, row in running:
+        try:
+            writer = json.loads(row)
+        except (TypeError, ValueError):
+            continue
+        if not alive(writer.get("pid"), writer.get("host")):
+            orphans.append(run_id)
+    return orphans
 
 
 def _rows_current(db: sqlite3.Connection) -> bool:
@@ -257,18 +261,12 @@ def _rows_current(db: sqlite3.Connection) -> bool:
 @contextmanager
 def _writing(db: sqlite3.Connection):
     """One write transaction; ``seq(n)`` reserves n change numbers and returns the first."""
-    db.execute("BEGIN IMMEDIATE")
-
     def seq(n: int) -> int:
         (last,) = db.execute("UPDATE meta SET value = value + ? WHERE key = 'seq' RETURNING value", (n,)).fetchone()
         return last - n + 1
 
-    try:
+    with sqlite_files.transaction(db):
         yield seq
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 def _values(run_id: str, stamp: str, record: RunRecord | None, problem: str | None) -> tuple:
@@ -284,9 +282,28 @@ def _where(filters: dict) -> tuple[str, list]:
         if column not in FILTERS:
             raise RunStoreError(f"cannot filter runs by {column!r}; use one of {', '.join(FILTERS)}")
         wanted = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
+        for value in wanted:
+            if not _comparable(value):
+                raise RunStoreError(f"cannot filter runs by {column} = {str(value)[:40]}; give one number, word, "
+                                    f"true or false (repeat the filter for several values)")
         clauses.append(f" AND {column} IN ({', '.join('?' * len(wanted))})")
         values += wanted
     return "".join(clauses), values
+
+
+def _comparable(value) -> bool:
+    """A value a column can be compared with: SQLite takes 64-bit integers, finite floats, text and NULL."""
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")  # a lone surrogate (bytes the terminal could not decode) cannot be bound
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, int):
+        return -2**63 <= value < 2**63
+    return isinstance(value, float) and not math.isnan(value)
 
 
 def _token(db: sqlite3.Connection) -> tuple[str, int]:

@@ -13,14 +13,16 @@ import io
 import json
 import os
 import re
-import tempfile
 import uuid
+from contextlib import suppress
 from datetime import datetime, timezone
 from pathlib import Path
 
 from workbench.core import settings
 from workbench.core.errors import RunStoreError
-from workbench.core.records import RECORD_VERSION, RunRecord
+from workbench.core.files import temporary_beside
+from workbench.core.processes import alive, this_process
+from workbench.core.records import RunRecord
 from workbench.store.index import Changes, RunIndex, file_stamp
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
@@ -38,8 +40,9 @@ def now_iso() -> str:
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write through a temporary file in the same folder, then rename over ``path`` (0666 less the umask, as
+    ``open`` would make it: other accounts sharing the run folder read it as they read any file)."""
+    handle, temporary = temporary_beside(path.parent, path.name)
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
@@ -64,7 +67,11 @@ class RunStore:
         return self.root / run_id
 
     def save(self, record: RunRecord) -> None:
+        """Write the record (atomically) and its index row. A running record names the process writing it,
+        so that a reader can tell a run whose process was killed from one still training."""
         folder = self._folder(record.run_id)
+        if record.status == "running":
+            record.pid, record.host = this_process()
         data = json.dumps(record.to_dict(), indent=1).encode()
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -78,23 +85,46 @@ class RunStore:
         self.index.put(record, stamp)
 
     def load(self, run_id: str) -> RunRecord:
+        """The record of ``run_id``, or a one-line `RunStoreError` saying why it cannot be read.
+
+        A record of any shape is checked (`RunRecord.from_dict`) before anyone uses it. A record still
+        "running" whose writing process has ended on this machine (killed, crashed) is failed here, with
+        its finished epochs, and saved so where the folder is writable.
+        """
         path = self._folder(run_id) / RECORD_FILE
         if not path.is_file():
             raise RunStoreError(f"no run {run_id!r} in {self.root}; list runs with `workbench runs`")
         try:
+            stamp = file_stamp(path)
             data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise RunStoreError(f"the record of run {run_id} is unreadable ({type(exc).__name__}); it may be truncated") from exc
-        if not isinstance(data, dict):
-            raise RunStoreError(f"the record of run {run_id} is not a run record")
-        if data.get("version", 0) > RECORD_VERSION:
-            raise RunStoreError(
-                f"run {run_id} was recorded by a newer workbench (record version {data['version']}); upgrade to read it"
-            )
         try:
-            return RunRecord.from_dict(data)
-        except (TypeError, KeyError) as exc:
-            raise RunStoreError(f"the record of run {run_id} is incomplete ({exc})") from exc
+            record = RunRecord.from_dict(data)
+        except RunStoreError as exc:  # the first field of the wrong shape, in one line
+            raise RunStoreError(f"the record of run {run_id} is unreadable: {exc}") from None
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            raise RunStoreError(f"the record of run {run_id} is unreadable ({type(exc).__name__})") from None
+        if record.run_id != run_id:
+            raise RunStoreError(f"the record of run {run_id} is unreadable: it names another run ({record.run_id[:40]!r})")
+        if record.status == "running" and not alive(record.pid, record.host):
+            self._fail_orphan(record, path, stamp)
+        return record
+
+    def _fail_orphan(self, record: RunRecord, path: Path, stamp: str) -> None:
+        """A run whose process died mid-training (``kill -9``, a crash) will never finish: failed, epochs kept.
+
+        Saved only if the file is still the one read: its writer is dead, so nothing can change it after
+        this check, while a save it made just before dying (completed, say) is never overwritten.
+        """
+        record.status = "failed"
+        record.error = (f"its process ({record.pid} on {record.host}) ended without finishing it; "
+                        f"its {len(record.epochs)} finished epoch(s) are kept")
+        with suppress(OSError, ValueError):
+            record.finished = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+        with suppress(OSError, RunStoreError):
+            if file_stamp(path) == stamp:
+                self.save(record)
 
     def scan(self) -> tuple[list[RunRecord], dict[str, str]]:
         """Every readable run's full record (newest first) and, separately, why each unreadable one failed.
@@ -168,12 +198,22 @@ class RunStore:
                 pruned.append(row["run_id"])
         return pruned
 
-    def export_csv(self, run_ids: list[str]) -> str:
-        """One row per finished epoch of each run, with the run's identity and test accuracy."""
+    def export_csv(self, run_ids: list[str], unreadable: dict[str, str] | None = None) -> str:
+        """One row per finished epoch of each run, with the run's identity and test accuracy.
+
+        With ``unreadable`` (a dict), a run that cannot be read is left out and named there with the reason;
+        without it, the first one raises.
+        """
         buffer = io.StringIO()
         writer = None
         for run_id in run_ids:
-            record = self.load(run_id)
+            try:
+                record = self.load(run_id)
+            except RunStoreError as exc:
+                if unreadable is None:
+                    raise
+                unreadable[run_id] = str(exc)
+                continue
             for epoch in record.summary()["epochs"]:
                 row = {"run_id": record.run_id, "comparison_id": record.comparison_id, "role": record.role,
                        "status": record.status, "backbone": record.config.get("backbone"),

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 from workbench import lazy_exports
 
-_PUBLIC = {
-    "STUDIES": "workbench.studies.catalogue:STUDIES",
-    "Study": "workbench.studies.core:Study",
-    "StudyResult": "workbench.studies.core:StudyResult",
-    "run_study": "workbench.studies.core:run_study",
-}
+_PUBLIC = {"STUDIES": "workbench.studies.catalogue:STUDIES",
+           **{name: f"workbench.studies.core:{name}" for name in ("Study", "StudyResult", "run_study")}}
 __all__ = sorted(_PUBLIC)
 
 __getattr__ = lazy_exports(_PUBLIC, globals(), __name__)

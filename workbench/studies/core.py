@@ -16,8 +16,11 @@ from typing import Callable
 from workbench.core.errors import ConfigError
 from workbench.core.metrics import BY_KEY
 from workbench.core.records import RunRecord
+from workbench.experiments.reuse import find_reusable, fingerprint
+from workbench.experiments.runner import run_comparisons
 from workbench.spec.config import ComparisonConfig, RunConfig
-from workbench.store.runs import RunStore
+from workbench.store.runs import RunStore, new_id
+from workbench.training.train import train_run
 
 SCRATCH = "scratch"
 
@@ -121,15 +124,12 @@ def seeded(config: ComparisonConfig, seed: int, sources: dict[str, str] | None =
 
 def train_sources(study: Study, store: RunStore, seed: int, quick: bool) -> dict[str, str]:
     """The study's source runs for one seed, each trained unless a completed one with its weights is in the store."""
-    from workbench.experiments.reuse import find_reusable, fingerprint
-    from workbench.training.train import train_run
-
     ids = {}
     for name, config in (study.sources(quick) if study.sources else {}).items():
         config = replace(config, seed=seed, split_seed=seed)
         key = fingerprint(config)
-        found = find_reusable(store, key)
-        if found is None or not store.checkpoint_path(found.run_id).is_file():
+        found = find_reusable(store, key, with_weights=True)
+        if found is None:
             found = train_run(config, store, save_checkpoint=True)
             found.fingerprint = key
             store.save(found)
@@ -140,8 +140,6 @@ def train_sources(study: Study, store: RunStore, seed: int, quick: bool) -> dict
 def run_study(study: Study, store: RunStore, seeds: list[int], quick: bool = False,
               on_point: Callable[[Point, int], None] | None = None) -> StudyResult:
     """Run every point for every seed (reusing identical runs already in the store) and judge the claim."""
-    from workbench.experiments.comparisons import run_comparison
-
     if not seeds:
         raise ConfigError("a study needs at least one seed")
     points = study.points(quick)
@@ -160,18 +158,25 @@ def run_study(study: Study, store: RunStore, seeds: list[int], quick: bool = Fal
             cell.run_ids.append(record.run_id)
 
     sources = {seed: train_sources(study, store, seed, quick) for seed in seeds}
-    for point in points:
-        for seed in seeds:
-            only = None if point.with_scratch else {("transfer", seed)}  # no scratch run nobody reads
-            comparison = run_comparison(seeded(point.config, seed, sources[seed]), store, only=only)
-            add(point.x, point.arm, comparison.transfer[0])
-            if point.with_scratch:
-                add(point.x, SCRATCH, comparison.scratch[0])
-            if on_point:
-                on_point(point, seed)
+    planned = [(point, seed) for point in points for seed in seeds]
+    ids = [new_id("c-") for _ in planned]
+    at = dict(zip(ids, planned))
+    comparisons = run_comparisons(
+        [seeded(point.config, seed, sources[seed]) for point, seed in planned], store, comparison_ids=ids,
+        only=[None if point.with_scratch else {("transfer", seed)} for point, seed in planned],  # no unread scratch
+        on_done=(lambda comparison: on_point(*at[comparison.comparison_id])) if on_point else None)
+    for (point, _), comparison in zip(planned, comparisons):
+        add(point.x, point.arm, comparison.transfer[0])
+        if point.with_scratch:
+            add(point.x, SCRATCH, comparison.scratch[0])
     result.cells = list(cells.values())
     result.verdict = study.judge(result)
     return result
+
+
+def spread_note(result: StudyResult) -> str:
+    """What a verdict adds when only one seed ran."""
+    return " (one seed: no spread measured, so read differences with care)" if len(result.seeds) < 2 else ""
 
 
 def apart(a: Cell, b: Cell) -> bool | None:

@@ -15,9 +15,10 @@ import torch
 from workbench.data.loading import load_data
 from workbench.models.freezing import param_groups
 from workbench.spec.config import RunConfig
+from workbench.training.build import build_model, resolve_device
 from workbench.training.optim import make_optimizer, set_lr_factor
 from workbench.training.step import TrainStep
-from workbench.training.train import build_model, resolve_device, split_batches
+from workbench.training.train import split_batches
 
 SMOOTHING = 0.8
 DIVERGED = 4.0  # stop once the smoothed loss exceeds this multiple of its best

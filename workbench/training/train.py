@@ -19,16 +19,17 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from workbench.core.errors import ConfigError, ResourceError, RunStoreError, WorkbenchError
+from workbench.core.errors import ResourceError, WorkbenchError
 from workbench.core.records import EpochRecord, RunRecord
 from workbench.data.batches import Batches, image_batches
 from workbench.data.loading import load_data
 from workbench.data.sources import SPLITS, DataBundle
 from workbench.models.backbones import StagedNet, get_backbone
-from workbench.models.freezing import count_params, frozen_depth_at, param_groups, set_freeze_depth, unfreeze_to
+from workbench.models.freezing import count_params, frozen_depth_at, param_groups, unfreeze_to
 from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore, new_id, now_iso
 from workbench.training.adabn import adapt_frozen_batchnorm
+from workbench.training.build import build_model, resolve_device
 from workbench.training.cost import CpuMeter, FlopMeter, MemoryMeter
 from workbench.training.feature_cache import FeatureCache
 from workbench.training.optim import current_lrs, lr_factor, make_optimizer, set_lr_factor
@@ -153,14 +154,6 @@ def _epoch_record(record: RunRecord, tally: Tally, val_loss: float, val_acc: flo
     )
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
-    return torch.device(name)
-
-
 def split_batches(config: RunConfig, data: DataBundle, device: torch.device) -> dict[str, Batches]:
     """Each split's in-memory images, fed through the backbone's preprocessing; training batches
     are augmented when ``config.augment`` asks for it."""
@@ -196,48 +189,6 @@ def _test(record: RunRecord, model: StagedNet, test: Batches, num_classes: int, 
     confusion = confusion_matrix(test.labels, predicted, num_classes)
     record.confusion = confusion.tolist()
     record.per_class_acc = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
-
-
-def load_learned_stages(model: StagedNet, store: RunStore, run_id: str, backbone: str,
-                        count: int | None = None) -> None:
-    """Give ``model`` the stages another run learned (its head stays new): transfer from your own source.
-
-    ``count`` copies only the first stages; the later ones keep their fresh initialisation (Yosinski
-    et al.'s AnB: the first n layers of a network trained on task A, the rest trained anew on B).
-    """
-    source = store.load(run_id)
-    if source.config.get("backbone") != backbone:
-        raise ConfigError(f"run {run_id} trained {source.config.get('backbone')}, not {backbone}; "
-                          f"use --backbone {source.config.get('backbone')}")
-    copied = {f"stages.{name}." for name in list(model.stages)[:count]}
-    stages = {k: v for k, v in store.load_checkpoint(run_id).items()
-              if k.startswith("stages.") and (count is None or any(k.startswith(prefix) for prefix in copied))}
-    try:
-        missing, unexpected = model.load_state_dict(stages, strict=False)
-    except RuntimeError as exc:
-        raise RunStoreError(f"the checkpoint of run {run_id} does not fit {backbone}") from exc
-    missing = [k for k in missing if count is None or any(k.startswith(prefix) for prefix in copied)]
-    if unexpected or any(not k.startswith("head.") for k in missing):
-        raise RunStoreError(f"the checkpoint of run {run_id} does not hold every stage of {backbone}")
-
-
-def build_model(config: RunConfig, num_classes: int, device: torch.device, store: RunStore | None = None) -> StagedNet:
-    """The network as ``config`` asks: weights, frozen stages, memory layout, compilation."""
-    torch.manual_seed(config.seed)
-    backbone = get_backbone(config.backbone)
-    if config.init_run:
-        model = backbone.build(pretrained=False, num_classes=num_classes)
-        load_learned_stages(model, store or RunStore(), config.init_run, config.backbone, config.init_stages)
-    else:
-        model = backbone.build(config.pretrained, num_classes)
-    model = model.to(device)
-    set_freeze_depth(model, config.freeze_depth, config.bn_policy)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if config.compile:
-        for stage in model.stage_list():
-            stage.forward = torch.compile(stage.forward)
-    return model
 
 
 def _new_record(config: RunConfig, role: str, comparison_id: str | None, data: DataBundle,
@@ -292,20 +243,3 @@ def _saved_whatever_happens(record: RunRecord, store: RunStore, hooks: Hooks, co
         record.finished = now_iso()
         store.save(record)
         hooks.on_end(record)
-
-
-def restore_model(store: RunStore, run_id: str, device: str = "cpu") -> StagedNet:
-    """The trained network of a run saved with a checkpoint, ready for inference."""
-    record = store.load(run_id)
-    config = RunConfig.from_dict(record.config)
-    model = get_backbone(config.backbone).build(pretrained=False, num_classes=len(record.classes))
-    state = store.load_checkpoint(run_id)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-        raise RunStoreError(
-            f"the checkpoint of run {run_id} does not fit {config.backbone} with {len(record.classes)} classes "
-            f"({first[:120]}); it belongs to another architecture or class count"
-        ) from None
-    return model.to(resolve_device(device)).eval()

@@ -109,16 +109,20 @@ class ComparisonPanel(JobPanel):
         return [self.config()]
 
     def _backbone_changed(self, change) -> None:
+        before = self.values()
         for o in shown_in("widgets"):
             follow_backbone(self.controls[o.name], o, change["new"])
-        self._show_weights(change["new"])
+        moved = [f"{o.label} {before[o.name]} became {self.controls[o.name].value}, the nearest {change['new']} takes"
+                 for o in shown_in("widgets") if self.controls[o.name].value != before[o.name]]
+        self._show_weights(change["new"], moved)
         self._redraw_stage_map()
 
-    def _show_weights(self, backbone: str) -> None:
+    def _show_weights(self, backbone: str, moved: list[str] = ()) -> None:
+        """Whether the weights are here, and any setting the new backbone moved into its range (said, not silent)."""
         ready, command = weights_status(backbone)
         self.weights.value = ("<span style='color:#2a7'>ImageNet weights are here: runs offline</span>" if ready else
                               f"<span style='color:#b60'>weights not here yet: <code>{html.escape(command)}</code>"
-                              f"</span>")
+                              f"</span>") + "".join(f"<br>{html.escape(text)}" for text in moved)
 
     def _redraw_stage_map(self) -> None:
         self.stage_map.show(self.controls["backbone"].value, self.controls["freeze_depth"].value,
@@ -149,7 +153,7 @@ class ComparisonPanel(JobPanel):
 
     def _draw(self) -> None:
         if self._summary is not None:
-            self.curves.show(plots.learning_curves(self._summary, self.x_axis.value))
+            self.curves.show(plots.learning_curves(self._summary, self.x_axis.value, live=self.result is None))
         if self.copied:  # the final results also show as plain outputs: refresh them
             self._leave_copies()
 

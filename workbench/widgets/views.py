@@ -40,7 +40,5 @@ def cost_table_html(summary: dict) -> str:
     """The side-by-side table of every metric, with the sentence on who reached the target first."""
     rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>"
                    for a, b, c in comparison_rows(summary))
-    sentence = ""
-    if summary.get("transfer") and summary.get("scratch"):
-        sentence = f"<p><b>{html.escape(verdict(summary['transfer'], summary['scratch']))}</b></p>"
+    sentence = f"<p><b>{html.escape(verdict(summary.get('transfer'), summary.get('scratch')))}</b></p>"
     return f"{sentence}<table><tr><th></th><th>transfer</th><th>scratch</th></tr>{rows}</table>"

@@ -1,23 +1,22 @@
 """The user's own images: one folder per class, optionally under train/, val/ and test/.
 
 Anything that is not a decodable image (text files, ``.DS_Store``, truncated or corrupt
-files, decompression bombs) is skipped and counted in the dataset's notes rather than
-stopping the run; grayscale, palette, RGBA, CMYK and 16-bit images are converted to RGB.
+files, decompression bombs, formats outside `workbench.data.decode.FORMATS` whatever their
+suffix) is skipped and counted in the dataset's notes rather than stopping the run; grayscale,
+palette, RGBA, CMYK and 16-bit images are converted to RGB.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
-
-from workbench.data.sources import SPLITS, DatasetKind, ImageSource, register_dataset, resize_square
 from workbench.core.errors import DataError
+from workbench.data.decode import UNREADABLE, ImageRefused, decode, too_large  # noqa: F401 - names kept here too
+from workbench.data.sources import SPLITS, DatasetKind, ImageSource, register_dataset
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -84,44 +83,12 @@ def image_folder_source(root: Path) -> ImageSource:
     return ImageSource(f"imagefolder:{root}", [classes[k] for k in kept], labels_array, load, predefined, notes)
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        high = array.max() or 1.0
-        image = Image.fromarray((array / high * 255).astype(np.uint8), mode="L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA")
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image)
-    return image.convert("RGB")
-
-
-UNREADABLE = "unreadable, truncated or corrupt file(s)"
-
-
-def too_large() -> str:
-    return (f"image(s) over {Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (decompression-bomb guard); "
-            f"shrink them to use them")
-
-
 def decode_image(path: Path, size: int) -> torch.Tensor | str:
-    """One image file -> uint8 (3, size, size), or the reason it was skipped."""
+    """One image file -> uint8 (3, size, size), or the reason it was skipped (`workbench.data.decode`)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.draft("RGB", (size * 2, size * 2))  # JPEG: decode at reduced scale
-                image = _to_rgb(ImageOps.exif_transpose(image))
-                factor = min(image.size) // (size * 2)
-                if factor > 1:  # shrink huge images cheaply before the exact antialiased resize
-                    image = image.reduce(factor)
-                array = np.asarray(image, dtype=np.float32) / 255.0
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return too_large()
-    except (OSError, ValueError, SyntaxError):
-        return UNREADABLE
-    tensor = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
-    return resize_square(tensor, size)[0]
+        return decode(path, size)
+    except ImageRefused as refused:
+        return refused.reason
 
 
 def _open(argument: str, data_dir: Path) -> ImageSource:

@@ -14,7 +14,6 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 import urllib.request
 from http.client import HTTPException
 from pathlib import Path
@@ -22,6 +21,7 @@ from urllib.error import HTTPError
 
 from workbench.core import settings
 from workbench.core.errors import WeightsError
+from workbench.core.files import temporary_beside
 
 MIRROR_ENV = settings.MIRROR_ENV
 TIMEOUT_S = 30.0  # a server silent this long is treated as gone
@@ -89,14 +89,15 @@ def download(file_name: str, upstream: str, dest_dir: Path, mirror: str | None =
 
 
 def temporary_file(dest_dir: Path, file_name: str, fix: str = "set TORCH_HOME to a folder you can write") -> Path:
-    """An empty hidden file beside the destination, so the final rename is atomic."""
+    """An empty hidden file beside the destination, so the final rename is atomic; readable as any new file
+    is (0666 less the umask), so a ``TORCH_HOME`` shared by several accounts serves them all."""
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{file_name}.", suffix=".partial", dir=dest_dir)
+        fd, name = temporary_beside(dest_dir, file_name, suffix=".partial")
     except OSError as exc:
         raise WeightsError(f"cannot write {file_name} to {dest_dir} ({reason(exc)}); {fix}") from exc
     os.close(fd)
-    return Path(name)
+    return name
 
 
 def _stream(url: str, file_name: str, out, progress: bool) -> tuple[int, int | None, str]:
