@@ -27,6 +27,7 @@ from workbench.core.errors import DataError
 from workbench.data import decode as decoding
 from workbench.data.decode import ImageRefused, decode
 from workbench.data.kinds.folders import decode_image
+from workbench.data.loading import check_dataset
 from workbench.data.roots import DataRoots, folder_argument
 from workbench.jobs.queue import JobQueue
 from workbench.spec import preflight
@@ -74,7 +75,7 @@ def test_every_refusal_is_the_same_line_whether_or_not_the_path_exists(roots, ty
         data_roots.folder(typed)
     assert str(refused.value) == data_roots.refusal() and "\n" not in str(refused.value)
     with pytest.raises(DataError) as checked:
-        preflight.check_image_folder(typed, data_roots)
+        check_dataset(f"imagefolder:{typed}", tmp_path, data_roots)
     assert str(checked.value) == data_roots.refusal()  # the engine's check says the same, and walks nothing
     assert preflight.class_count(f"imagefolder:{typed}", data_roots) is None
     assert not walked

@@ -207,3 +207,21 @@ def test_the_light_backbone_catalogue_names_the_registry():
     from workbench.models.catalogue import BACKBONE_NAMES
 
     assert list_backbones() == list(BACKBONE_NAMES)
+
+
+def test_a_records_settings_are_read_typed_outside_the_store():
+    """`RunConfig.of(record)` everywhere a record's settings are read; only records and the store see the dict."""
+    import re
+
+    raw = re.compile(r"\.config(\[|\.get\()")
+    found = [f"{path.relative_to(PACKAGE)}:{n}" for path in PACKAGE.rglob("*.py")
+             if not path.is_relative_to(PACKAGE / "store") and path != PACKAGE / "core" / "records.py"
+             for n, line in enumerate(path.read_text().splitlines(), 1) if raw.search(line)]
+    assert not found, found
+
+
+def test_only_the_dataset_kinds_read_their_names():
+    """A kind answers for itself (its check, identity for reuse, confinement): no other module parses it."""
+    found = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+             if 'startswith("imagefolder' in path.read_text() or '== "imagefolder"' in path.read_text()]
+    assert not found, found

@@ -2,7 +2,7 @@
 
 import pytest
 
-from workbench.spec import preflight as checks
+from workbench.core import network
 from workbench.core.errors import DataError, WeightsError
 from workbench.experiments.comparisons import configs_from_values
 from workbench.spec.preflight import class_count, preflight
@@ -10,7 +10,7 @@ from workbench.spec.preflight import class_count, preflight
 
 @pytest.fixture
 def offline(monkeypatch):
-    monkeypatch.setattr(checks, "online", lambda host=None: False)
+    monkeypatch.setattr(network, "online", lambda host=None: False)
 
 
 def _image_folder(root, classes=("cats", "dogs")):
@@ -46,7 +46,7 @@ def test_offline_weights_are_named_with_the_command_that_fetches_them(torch_home
 
 def test_missing_weights_pass_when_their_server_answers(torch_home, monkeypatch):
     asked = []
-    monkeypatch.setattr(checks, "online", lambda host=None: asked.append(host) or True)
+    monkeypatch.setattr(network, "online", lambda host=None: asked.append(host) or True)
     preflight(configs_from_values({"backbone": "resnet18"}))
     assert asked == ["download.pytorch.org"]
 
@@ -57,7 +57,7 @@ def test_an_offline_torchvision_dataset_is_named(tmp_path, offline):
 
 
 def test_built_in_data_and_shipped_weights_need_no_network(monkeypatch):
-    monkeypatch.setattr(checks, "online", lambda host=None: pytest.fail("nothing here needs the network"))
+    monkeypatch.setattr(network, "online", lambda host=None: pytest.fail("nothing here needs the network"))
     preflight(configs_from_values({"dataset": "digits:0-4"}))
 
 

@@ -28,7 +28,7 @@ from workbench.core import sqlite as sqlite_files
 from workbench.core.errors import RunStoreError
 from workbench.core.files import file_mode
 from workbench.core.records import EpochRecord, RunRecord
-from workbench.jobs.queue import JobQueue, queue_slot
+from workbench.jobs.queue import JobQueue
 from workbench.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -51,6 +51,15 @@ def test_a_backbone_with_fewer_stages_keeps_the_nearest_freeze_depth_and_says_so
     panel.counting.join()
 
 
+def test_the_cost_table_of_a_comparison_stopped_before_its_scratch_run_says_so():
+    from workbench.core.metrics import METRICS
+
+    transfer = {"status": "interrupted", "target_acc": 0.9, **{m.key: None for m in METRICS}}
+    table = cost_table_html({"comparison_id": "c-1", "transfer": transfer, "scratch": None})
+    assert table.count("<td>not run (stopped)</td>") == len(METRICS)
+    assert "transfer did not reach 90% val acc; scratch not run (stopped), so no verdict" in table
+
+
 def test_the_head_is_sized_for_the_datasets_classes_and_the_counts_agree(store):
     panel = ComparisonPanel(store, dataset="digits:0-2", freeze_depth=6)
     panel.counting.join()

@@ -27,7 +27,6 @@ from workbench.cli.weights import add_weights_command
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.spec.config import ComparisonConfig
 from workbench.spec.options import option
-from workbench.spec.preflight import preflight
 from workbench.store.index import FILTERS
 
 
@@ -41,6 +40,7 @@ def cmd_compare(args) -> int:
     from workbench.experiments.runner import run_comparison
     from workbench.jobs.queue import queue_slot
     from workbench.present.report import comparison_table
+    from workbench.spec.preflight import preflight
     from workbench.store.runs import new_id
 
     config = ComparisonConfig(run_config(args), scratch_lr=args.scratch_lr, seeds=args.seeds)
@@ -55,6 +55,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from workbench.spec.preflight import preflight
     from workbench.training.train import train_run
 
     config = run_config(args, pretrained=not args.scratch, seed=args.seed)

@@ -125,7 +125,7 @@ def tutorials() -> list[Path]:
     A wheel holds them in workbench/notebooks; a checkout (an editable install) keeps them in notebooks/
     beside the package, which setuptools' editable finder cannot import as `workbench.notebooks`.
     """
-    package = Path(__file__).parent
+    package = Path(__file__).parent.parent  # workbench/, this module being workbench/cli/serve.py
     folder = next(d for d in (package / "notebooks", package.parent / "notebooks") if d.is_dir())
     return sorted(folder.glob("*.ipynb"))
 

@@ -1,8 +1,11 @@
-"""Whether a server address is this machine only: teacher mode may listen there without a secret."""
+"""The network as the workbench sees it: whether a server answers (offline classrooms), and whether an address
+is this machine only (teacher mode may listen there without a secret)."""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
+import threading
 
 LOOPBACK = "127.0.0.1"
 
@@ -17,3 +20,24 @@ def is_loopback(address: str | None) -> bool:
         return ipaddress.ip_address(address.strip().strip("[]")).is_loopback
     except ValueError:
         return False  # a host name: it may resolve to a network interface
+
+
+PROBE_HOST = "download.pytorch.org"  # torchvision's weights; its answer stands for "online" in general
+PROBE_TIMEOUT_S = 2.0
+
+
+def online(host: str = PROBE_HOST) -> bool:
+    """Whether ``host`` answers on HTTPS within two seconds (a hanging DNS lookup counts as no)."""
+    answered = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=PROBE_TIMEOUT_S).close()
+            answered.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(PROBE_TIMEOUT_S)
+    return bool(answered)

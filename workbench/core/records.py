@@ -9,6 +9,7 @@ a record file edited by hand or damaged is then listed as unreadable, not fed to
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from functools import lru_cache
 
 from workbench.core.errors import RunStoreError
 from workbench.core.metrics import METRICS, machine_busy
@@ -60,12 +61,13 @@ class EpochRecord:
     @classmethod
     def from_dict(cls, values: dict) -> "EpochRecord":
         """An epoch line, also from records written before the freeze state had one name."""
-        values = dict(values)
-        if "frozen_stages" in values:
-            values["freeze_depth"] = values.pop("frozen_stages")
-        if "cached_stages" in values:
-            cached = values.pop("cached_stages")
-            values["features_cached"] = cached > 0 if _is_number(cached) else cached
+        if "frozen_stages" in values or "cached_stages" in values:
+            values = dict(values)
+            if "frozen_stages" in values:
+                values["freeze_depth"] = values.pop("frozen_stages")
+            if "cached_stages" in values:
+                cached = values.pop("cached_stages")
+                values["features_cached"] = cached > 0 if _is_number(cached) else cached
         _check_fields(cls, values, "epoch")
         return cls(**values)
 
@@ -159,25 +161,49 @@ class RunRecord:
 # parse takes any plain JSON. A few fields say more than their annotation: the choices of the role and status,
 # the settings of the config (`CONFIG_FIELDS`), the free-form environment.
 
-_OVERRIDES = {"role": ROLES, "status": STATUSES, "environment": "dict[str, json]", "config": "dict[str, json]"}
+_OVERRIDES = {"role": ROLES, "status": STATUSES, "environment": "dict[str, json]", "config": "object"}
+# Per dataclass: {field: checker}, the fields without defaults, and for the plain fields the classes a right
+# value has (most values of a record pass that test alone: thousands of records are checked on a full read).
+_SHAPES: dict[type, tuple[dict, frozenset, dict]] = {}
+_CLASSES = {"str": {str}, "int": {int}, "float": {int, float}, "bool": {bool}}
+_NOTHING = frozenset()
 
 
-def _kinds(cls) -> dict[str, object]:
-    return {f.name: _OVERRIDES.get(f.name, f.type) if cls is RunRecord else f.type for f in fields(cls)}
+def _plain(kinds: dict) -> dict[str, frozenset]:
+    return {name: frozenset(_CLASSES[kind.removesuffix(" | None")] | ({type(None)} if " | " in kind else set()))
+            for name, kind in kinds.items() if isinstance(kind, str) and kind.removesuffix(" | None") in _CLASSES}
+
+
+def _shape(cls) -> tuple[dict, frozenset, dict]:
+    if cls not in _SHAPES:
+        overrides = _OVERRIDES if cls is RunRecord else {}
+        kinds = {f.name: overrides.get(f.name, f.type) for f in fields(cls)}
+        _SHAPES[cls] = ({name: _checker(kind) for name, kind in kinds.items()},
+                        frozenset(f.name for f in fields(cls) if _required(f)), _plain(kinds))
+    return _SHAPES[cls]
+
+
+def _suspects(values: dict, plain: dict[str, frozenset]) -> list[str]:
+    """The names whose values need a close look: the usual case is decided in two passes over the values (of a
+    right class, neither a huge integer nor non-ASCII text); structured fields are always looked at."""
+    return [name for name, value in values.items()
+            if (kind := value.__class__) not in plain.get(name, _NOTHING)
+            or kind is int and not -_INT64 <= value < _INT64 or kind is str and not value.isascii()]
 
 
 def _check_fields(cls, values: dict, what: str) -> None:
     """Every field of ``cls`` that has no default is in ``values``; none is unknown; each has its type."""
-    kinds = _kinds(cls)
-    for f in fields(cls):
-        if f.name not in values and _required(f):
-            raise MalformedRecord(f"its {f.name} is missing" if what == "record" else f"{f.name} is missing")
-    for name, value in values.items():
-        if name not in kinds:
+    checkers, required, plain = _shape(cls)
+    prefix = "its " if what == "record" else ""
+    for name in required - values.keys():
+        raise MalformedRecord(f"{prefix}{name} is missing")
+    for name in _suspects(values, plain):
+        check = checkers.get(name)
+        if check is None:
             raise MalformedRecord(f"{name!r} is not a field of an {what}")
-        problem = _problem(value, kinds[name], 0)
+        problem = check(values[name], 0)
         if problem:
-            raise MalformedRecord(f"its {name} {problem}" if what == "record" else f"{name} {problem}")
+            raise MalformedRecord(f"{prefix}{name} {problem}")
 
 
 def _required(f) -> bool:
@@ -185,45 +211,75 @@ def _required(f) -> bool:
 
 
 def _check_config(config: dict) -> None:
-    for name, value in config.items():
-        if name not in CONFIG_FIELDS:
+    for name in _suspects(config, _CONFIG_PLAIN):
+        check = _CONFIG_CHECKERS.get(name)
+        if check is None:
             raise MalformedRecord(f"its config has a setting this workbench does not know ({_short(name)})")
-        problem = _problem(value, CONFIG_FIELDS[name], 0)
+        problem = check(config[name], 0)
         if problem:
             raise MalformedRecord(f"its config's {name} {problem}")
 
 
-def _problem(value, kind, depth: int) -> str | None:
-    """Why ``value`` is not of ``kind`` ("should be a number, not text"), or None when it is."""
+_WANTED = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false"}
+
+
+@lru_cache(maxsize=None)
+def _checker(kind):
+    """A function (value, depth) -> why ``value`` is not of ``kind`` ("should be a number, not text"), or None.
+
+    Made once per kind: a store of thousands of records checks each on every full read.
+    """
     if isinstance(kind, tuple):
-        return None if isinstance(value, str) and value in kind else f"should be one of {', '.join(kind)}"
+        allowed, message = frozenset(kind), f"should be one of {', '.join(kind)}"
+        return lambda value, depth: None if isinstance(value, str) and value in allowed else message
     if kind.endswith(" | None"):
-        return None if value is None else _problem(value, kind[:-7], depth)
-    if depth > _MAX_DEPTH:
-        return "is nested too deeply"
+        inner = _checker(kind[:-7])
+        return lambda value, depth: None if value is None else inner(value, depth)
     if kind.startswith("list[") and kind.endswith("]"):
-        if not isinstance(value, list):
-            return f"should be a list, not {_kind(value)}"
-        return next((p for p in (_problem(v, kind[5:-1], depth + 1) for v in value) if p), None)
+        item = _checker(kind[5:-1])
+
+        def check_list(value, depth):
+            if not isinstance(value, list):
+                return f"should be a list, not {_kind(value)}"
+            if depth > _MAX_DEPTH:
+                return "is nested too deeply"
+            for v in value:
+                problem = item(v, depth + 1)
+                if problem:
+                    return problem
+            return None
+        return check_list
+    if kind == "object":  # an object whose values are checked elsewhere (the config: `_check_config`)
+        return lambda value, depth: None if isinstance(value, dict) else f"should be an object, not {_kind(value)}"
     if kind == "dict" or kind.startswith("dict[str, ") and kind.endswith("]"):
-        if not isinstance(value, dict):
-            return f"should be an object, not {_kind(value)}"
-        if any(not _text(k) for k in value):
-            return "has a key that is not text"
-        inner = kind[10:-1] if kind != "dict" else "json"
-        return next((p for p in (_problem(v, inner, depth + 1) for v in value.values()) if p), None)
-    check = {"str": _text, "int": _is_int, "float": _is_number, "bool": lambda v: isinstance(v, bool)}
-    ok = check.get(kind, lambda v: _json(v, depth))(value)
-    if ok:
-        return None
-    wanted = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false"}.get(kind, "plain JSON")
-    return f"should be {wanted}, not {_kind(value)}"
+        item = _checker(kind[10:-1] if kind != "dict" else "json")
+
+        def check_dict(value, depth):
+            if not isinstance(value, dict):
+                return f"should be an object, not {_kind(value)}"
+            if depth > _MAX_DEPTH:
+                return "is nested too deeply"
+            for k, v in value.items():
+                if not _text(k):
+                    return "has a key that is not text"
+                problem = item(v, depth + 1)
+                if problem:
+                    return problem
+            return None
+        return check_dict
+    test = {"str": _text, "int": _is_int, "float": _is_number, "bool": lambda v: v is True or v is False}.get(kind)
+    message = f"should be {_WANTED.get(kind, 'plain JSON')}, not "
+    if test is None:  # "json", or an annotation this does not parse: any plain JSON
+        return lambda value, depth: None if _json(value, depth) else message + _kind(value)
+    return lambda value, depth: None if test(value) else message + _kind(value)
 
 
 def _text(value) -> bool:
     """A string that can be written out again (JSON allows lone surrogates; no terminal or page does)."""
-    if not isinstance(value, str):
-        return False
+    if value.__class__ is not str:
+        return isinstance(value, str) and _text(str(value))
+    if value.isascii():
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -232,11 +288,12 @@ def _text(value) -> bool:
 
 
 def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64
+    return value.__class__ is int and -_INT64 <= value < _INT64 or \
+        isinstance(value, int) and not isinstance(value, bool) and -_INT64 <= value < _INT64
 
 
 def _is_number(value) -> bool:
-    return _is_int(value) or isinstance(value, float)  # NaN and infinity too: a diverged loss is one
+    return value.__class__ is float or _is_int(value)  # NaN and infinity too: a diverged loss is one
 
 
 def _json(value, depth: int) -> bool:
@@ -265,3 +322,7 @@ def _kind(value) -> str:
 def _short(value) -> str:
     text = repr(value) if _json(value, _MAX_DEPTH - 1) else _kind(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+_CONFIG_CHECKERS = {name: _checker(kind) for name, kind in CONFIG_FIELDS.items()}
+_CONFIG_PLAIN = _plain(CONFIG_FIELDS)

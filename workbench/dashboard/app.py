@@ -38,7 +38,7 @@ from workbench.jobs.board import JobBoard
 from workbench.jobs.job import Job
 from workbench.jobs.pool import prepare_worker
 from workbench.present import plots
-from workbench.spec.config import ComparisonConfig
+from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.spec.limits import LIMITS, Limits
 from workbench.spec.preflight import preflight
 from workbench.store.runs import RunStore
@@ -191,7 +191,7 @@ def main() -> None:
     records, problems = view.refresh()
     recorded = group_comparisons(records)
     restore(board, owner)
-    sidebar(store, board, owner, {r.config.get("dataset"): len(r.classes) for r in records if r.classes},
+    sidebar(store, board, owner, {RunConfig.of(r).dataset: len(r.classes) for r in records if r.classes},
             folder_roots(server, store), server.limits, pages)
     mine = board.active(owner)
     if not board.training():

@@ -33,8 +33,9 @@ BOARD_REFRESH_SECONDS = 10.0  # a teacher's class board follows the results; a s
 
 
 def queue_panel(board: JobBoard, owner: str, teacher: bool) -> None:
-    """The line of jobs in this run folder, kept current on its own while it is not empty."""
-    busy = bool(board.queue.jobs(("queued", "running")))
+    """The line of jobs in this run folder, kept current on its own while it is not empty (on a teacher's page,
+    always: the class's jobs come from another server, and the teacher waits for them here)."""
+    busy = teacher or bool(board.queue.jobs(("queued", "running")))
 
     @st.fragment(run_every=QUEUE_REFRESH_SECONDS if busy else None)
     def line() -> None:

@@ -163,6 +163,9 @@ def compare_runs(store: RunStore, comparisons: dict[str, Comparison], problems: 
                            key="store_csv")
 
 
+MAX_TANGLED = 3  # sentences about settings changed together, on a page that may hold a class's comparisons
+
+
 def grid_heatmaps(groups: list[GridGroup], metric: str, key: str, tangled: list[GridGroup] = ()) -> int:
     """A heatmap per two-setting grid, of transfer, scratch, or what pre-training bought; how many were drawn.
     Two settings that only changed together (``tangled``) get a sentence saying so, not a grid."""
@@ -175,6 +178,8 @@ def grid_heatmaps(groups: list[GridGroup], metric: str, key: str, tangled: list[
                    + f"; held fixed: {plain(settings_text(group.fixed))}")
         st.plotly_chart(sweep_heatmap(group.comparisons, group.parameter, group.parameter2, metric, role),
                         key=f"{key}-grid-{index}")
-    for group in tangled:
+    for group in tangled[:MAX_TANGLED]:
         st.info(plain(tangled_text(group.parameter, group.parameter2, group.pairs())))
+    if len(tangled) > MAX_TANGLED:
+        st.caption(f"and {len(tangled) - MAX_TANGLED} more groups of comparisons whose two settings changed together")
     return len(groups)

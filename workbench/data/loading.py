@@ -9,22 +9,22 @@ the decoded ``uint8`` tensors are kept for later runs with the same data setting
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from workbench.core import settings
+from workbench.core.errors import DataError
 from workbench.data.kinds import builtin as builtin_data
 from workbench.data.kinds import fashion_mnist
 from workbench.data.kinds import folders as image_folder
 from workbench.data.kinds import torchvision_sets as torchvision_data
-from workbench.core import settings
-from workbench.core.errors import DataError
 from workbench.data.sources import DATASET_KINDS, DataBundle, DatasetKind, ImageSource, shuffle_blocks
 from workbench.data.splits import make_splits
 
 if TYPE_CHECKING:
+    from workbench.data.roots import DataRoots
     from workbench.spec.config import RunConfig
 
 MAX_CACHED_BUNDLES = 8
@@ -52,13 +52,42 @@ def suggested_datasets() -> list[str]:
     return [name for kind in _kinds() for name in kind.suggested]
 
 
-def open_source(spec: str, data_dir: Path | None = None) -> ImageSource:
-    """Turn a dataset name (``digits:0-4``, ``imagefolder:PATH``, ``cifar10``...) into a source."""
+def dataset_kind(spec: str) -> tuple[DatasetKind, str]:
+    """A dataset name (``digits:0-4``, ``imagefolder:PATH``, ``cifar10``...) -> its kind and what follows ':'."""
     name, colon, argument = spec.partition(":")
     kind = DATASET_KINDS.get(name)
     if kind is None or (colon and not kind.takes_argument):
         raise DataError(f"unknown dataset {spec!r}; choose one of: {', '.join(list_datasets())}")
+    return kind, argument
+
+
+def open_source(spec: str, data_dir: Path | None = None) -> ImageSource:
+    """Turn a dataset name into a source."""
+    kind, argument = dataset_kind(spec)
     return kind.open(argument, data_dir or settings.data_dir())
+
+
+def check_dataset(spec: str, data_dir: Path, roots: DataRoots | None = None) -> None:
+    """The kind's own check, in a second and decoding nothing (the folder is there, the set is downloaded)."""
+    kind, argument = dataset_kind(spec)
+    if kind.check is not None:
+        kind.check(argument, data_dir, roots)
+
+
+def confined(spec: str, roots: DataRoots | None) -> str:
+    """The dataset name with its argument resolved inside a class page's ``roots`` (None: as written)."""
+    kind, argument = dataset_kind(spec)
+    return spec if roots is None or kind.confine is None else f"{kind.name}:{kind.confine(argument, roots)}"
+
+
+def opens_cheaply(spec: str) -> bool:
+    return dataset_kind(spec)[0].opens_cheaply
+
+
+def dataset_identity(spec: str) -> str:
+    """What fixes a dataset's content for reuse: its name, or for a folder what the kind reads of its files."""
+    kind, argument = dataset_kind(spec)
+    return spec if kind.identity is None else f"{kind.name}:{kind.identity(argument)}"
 
 
 _SOURCES: dict[tuple[str, str], ImageSource] = {}

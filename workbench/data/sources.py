@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from workbench.core.registry import register_once
+
+if TYPE_CHECKING:
+    from workbench.data.roots import DataRoots
 
 SPLITS = ("train", "val", "test")
 
@@ -92,6 +95,11 @@ class DatasetKind:
     usage: str = ""  # how `workbench datasets` writes it, e.g. 'imagefolder:PATH' (default: the name)
     takes_argument: bool = False  # 'digits:0-4', 'imagefolder:PATH'
     suggested: tuple[str, ...] = ()  # names the pickers offer
+    # What a kind answers for itself, so no other module parses its names:
+    check: Callable[[str, Path, "DataRoots | None"], None] | None = None  # preflight: a second, nothing decoded
+    identity: Callable[[str], str] | None = None  # what reuse compares, where the name does not fix the content
+    confine: Callable[[str, "DataRoots"], str] | None = None  # the argument resolved inside a class page's roots
+    opens_cheaply: bool = False  # no download, only labels read: a picker may open it to count classes
 
 
 DATASET_KINDS: dict[str, DatasetKind] = {}

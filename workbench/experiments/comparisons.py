@@ -100,15 +100,14 @@ def group_comparisons(records: list[RunRecord]) -> dict[str, Comparison]:
             grouped.setdefault(record.comparison_id, []).append(record)
     comparisons = {}
     for comparison_id, members in grouped.items():
-        members = sorted(members, key=lambda r: r.config.get("seed", 0))
+        members = sorted(members, key=lambda r: RunConfig.of(r).seed)
         transfer = [r for r in members if r.role == "transfer"]
         scratch = [r for r in members if r.role == "scratch"]
         config = ComparisonConfig()
         if transfer:
-            config = ComparisonConfig(RunConfig.from_dict(transfer[0].config),
-                                      scratch_lr=scratch[0].config.get("lr", config.scratch_lr) if scratch
-                                      else config.scratch_lr,  # (a record may leave out settings: their defaults)
-                                      seeds=[r.config.get("seed", 0) for r in transfer])
+            config = ComparisonConfig(RunConfig.of(transfer[0]),  # (a record may leave out settings: their defaults)
+                                      scratch_lr=RunConfig.of(scratch[0]).lr if scratch else config.scratch_lr,
+                                      seeds=[RunConfig.of(r).seed for r in transfer])
         comparisons[comparison_id] = Comparison(comparison_id, config, transfer, scratch)
     return comparisons
 
@@ -147,7 +146,7 @@ def sweep_points(comparisons: list[Comparison], parameter: str) -> list[dict]:
         if not comparison.transfer:
             continue
         summary = comparison.summary()
-        points.append({parameter: comparison.transfer[0].config.get(parameter),
+        points.append({parameter: getattr(RunConfig.of(comparison.transfer[0]), parameter),
                        "comparison_id": comparison.comparison_id,
                        "transfer": summary["transfer"], "scratch": summary["scratch"]})
     return points

@@ -11,16 +11,15 @@ import hashlib
 import json
 import os
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
 from workbench.core.errors import RunStoreError
 from workbench.core.records import RunRecord
+from workbench.data.loading import dataset_identity
 from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore, new_id, now_iso
 
-IMAGE_FOLDER = "imagefolder:"
 # RunConfig fields that cannot change what a run learns or costs. Every other field, including
 # ones added later, is part of the fingerprint: a new field prevents reuse rather than fooling it.
 NOT_TRAINING = {
@@ -40,26 +39,8 @@ def fingerprint(config: RunConfig) -> str:
     if config.optimizer != "sgd":  # only SGD reads the momentum
         values["momentum"] = None
     values.update(device=resolve_device(config.device).type, torch=torch.__version__,
-                  data=data_identity(config.dataset))
+                  data=dataset_identity(config.dataset))
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def data_identity(dataset: str) -> str:
-    """Built-in and torchvision sets are fixed by name; an image folder by every file's path, size and time."""
-    if not dataset.startswith(IMAGE_FOLDER):
-        return dataset
-    root = Path(dataset[len(IMAGE_FOLDER):]).expanduser()
-    listing = hashlib.sha256()
-    for folder, subfolders, files in os.walk(root):
-        subfolders.sort()
-        for name in sorted(files):
-            try:
-                stat = os.stat(os.path.join(folder, name))
-            except OSError:
-                continue
-            listing.update(f"{os.path.relpath(os.path.join(folder, name), root)}\0{stat.st_size}\0"
-                           f"{stat.st_mtime_ns}\n".encode())
-    return f"{IMAGE_FOLDER}{listing.hexdigest()}"
 
 
 def find_reusable(store: RunStore, key: str, with_weights: bool = False) -> RunRecord | None:

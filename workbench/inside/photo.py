@@ -18,6 +18,7 @@ from workbench.data.decode import decode
 from workbench.inside.gradcam import grad_cam
 from workbench.inside.networks import ROLES, Networks, trained_model
 from workbench.models.backbones import StagedNet, get_backbone
+from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore
 
 MAX_UPLOAD_BYTES = 20 * 2**20
@@ -46,7 +47,7 @@ class PhotoView:
 
 
 def look_at_photo(networks: Networks, data: bytes, k: int = 3, name: str = "the upload") -> PhotoView:
-    image = read_photo(data, networks.records["transfer"].config["image_size"], name)
+    image = read_photo(data, RunConfig.of(networks.records["transfer"]).image_size, name)
     x = networks.inputs(image[None])
     top, heatmaps = {}, {}
     for role in ROLES:
@@ -73,11 +74,11 @@ def predict_files(store: RunStore, run_id: str, paths: list[str], k: int = 3) ->
     """`workbench predict`: each image file's top-``k`` classes from one run's trained network."""
     record = store.load(run_id)
     model = trained_model(store, record)
-    backbone = get_backbone(record.config["backbone"])
+    settings = RunConfig.of(record)
+    backbone = get_backbone(settings.backbone)
     results = []
     for path in paths:
-        x = backbone.preprocess(read_photo(read_file(path), record.config["image_size"], path)[None],
-                                record.config.get("normalization", "backbone"))
+        x = backbone.preprocess(read_photo(read_file(path), settings.image_size, path)[None], settings.normalization)
         results.append({"image": path, "top": [{"class": c, "probability": p}
                                                for c, p in top_classes(model, x, record.classes, k)[0]]})
     return results

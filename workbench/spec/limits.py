@@ -95,10 +95,12 @@ class Limits:
     def check_request(self, comparisons: int, seeds: object) -> None:
         """Before anything is built: ``comparisons`` (a sweep's or grid's count) with ``seeds`` (as typed) each."""
         seed_count = count_values(seeds)
-        self._refuse("max_seeds", seed_count, f"this launch asks for {seed_count} seeds")
-        runs = 2 * comparisons * max(1, seed_count)
-        self._refuse("max_runs_per_launch", runs, f"this launch trains {runs} runs ({comparisons} comparisons × "
-                                                  f"{max(1, seed_count)} seeds × transfer and scratch)")
+        self._refuse("max_seeds", seed_count, f"this launch asks for {seed_count:,} seeds")
+        seed_count = max(1, seed_count)
+        runs = 2 * comparisons * seed_count
+        self._refuse("max_runs_per_launch", runs, f"this launch trains {runs:,} runs ({comparisons:,} comparisons × "
+                                                  f"{seed_count} seed{'s' if seed_count > 1 else ''}, each a transfer "
+                                                  f"and a scratch run)")
 
     def check(self, configs: Iterable) -> None:
         """The built comparisons (`ComparisonConfig`): their runs, seeds, epochs and image sizes."""
@@ -109,7 +111,7 @@ class Limits:
             self._refuse("max_image_size", config.transfer.image_size,
                          f"this launch uses {config.transfer.image_size} px images")
         runs = sum(2 * len(config.seeds) for config in configs)
-        self._refuse("max_runs_per_launch", runs, f"this launch trains {runs} runs")
+        self._refuse("max_runs_per_launch", runs, f"this launch trains {runs:,} runs")
 
     def check_queued(self, queued: int) -> None:
         """Before a person's next job joins the queue: ``queued`` of theirs already wait or train."""

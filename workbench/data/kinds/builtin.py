@@ -102,9 +102,9 @@ def digits_source(subset: str = "", data_dir: Path | None = None) -> ImageSource
 
 register_dataset(DatasetKind(
     "textures", "patches of 6 real photos shipped with scikit-image, disjoint regions per split", textures_source,
-    suggested=("textures",),
+    suggested=("textures",), opens_cheaply=True,
 ))
 register_dataset(DatasetKind(
     "digits", "scikit-learn's 1,797 handwritten digits (10 classes; digits:0-4 for a subset)", digits_source,
-    takes_argument=True, suggested=("digits", "digits:0-4", "digits:5-9"),
+    takes_argument=True, suggested=("digits", "digits:0-4", "digits:5-9"), opens_cheaply=True,
 ))

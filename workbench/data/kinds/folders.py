@@ -8,14 +8,17 @@ palette, RGBA, CMYK and 16-bit images are converted to RGB.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
+
 from workbench.core.errors import DataError
 from workbench.data.decode import UNREADABLE, ImageRefused, decode, too_large  # noqa: F401 - names kept here too
+from workbench.data.roots import DataRoots
 from workbench.data.sources import SPLITS, DatasetKind, ImageSource, register_dataset
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -97,7 +100,35 @@ def _open(argument: str, data_dir: Path) -> ImageSource:
     return image_folder_source(Path(argument).expanduser())
 
 
+def _check(argument: str, data_dir: Path, roots: DataRoots | None) -> None:
+    """The folder exists and has images of two classes or more (read from names only: nothing is decoded).
+    With ``roots`` (a class page), a folder outside them is refused first, in one line that says nothing of it."""
+    if roots is not None:
+        image_folder_source(roots.folder(argument))
+        return
+    if not argument.strip():
+        raise DataError("give the path of your image folder (one sub-folder of images per class)")
+    image_folder_source(Path(argument.strip()).expanduser())
+
+
+def _identity(argument: str) -> str:
+    """A folder's content, as reuse compares it: every file's path, size and time (nothing is read)."""
+    root = Path(argument).expanduser()
+    listing = hashlib.sha256()
+    for folder, subfolders, files in os.walk(root):
+        subfolders.sort()
+        for name in sorted(files):
+            try:
+                stat = os.stat(os.path.join(folder, name))
+            except OSError:
+                continue
+            listing.update(f"{os.path.relpath(os.path.join(folder, name), root)}\0{stat.st_size}\0"
+                           f"{stat.st_mtime_ns}\n".encode())
+    return listing.hexdigest()
+
+
 register_dataset(DatasetKind(
     "imagefolder", "your images, one folder per class (optionally inside train/ val/ test/)", _open,
-    usage="imagefolder:PATH", takes_argument=True,
+    usage="imagefolder:PATH", takes_argument=True, check=_check, identity=_identity,
+    confine=lambda argument, roots: str(roots.folder(argument)), opens_cheaply=True,
 ))

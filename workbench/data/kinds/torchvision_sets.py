@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision.datasets as tvd
 
-from workbench.data.sources import DatasetKind, ImageSource, register_dataset, resize_square
+from workbench.core import network
 from workbench.core.errors import DataError
+from workbench.data.sources import DatasetKind, ImageSource, register_dataset, resize_square
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,6 @@ def _labels(dataset) -> list[int]:
 
 
 def torchvision_source(name: str, data_dir: Path) -> ImageSource:
-    import torchvision.datasets as tvd
-
     info = TORCHVISION_DATASETS[name]
     constructor = getattr(tvd, info.class_name)
     parts, labels, splits = [], [], []
@@ -75,9 +75,22 @@ def torchvision_source(name: str, data_dir: Path) -> ImageSource:
     return ImageSource(name, classes, np.array(labels), load, predefined)
 
 
+def check_downloaded(name: str, data_dir: Path) -> None:
+    """A torchvision dataset is in ``data_dir`` already, or this machine can download it."""
+    info = TORCHVISION_DATASETS[name]
+    try:
+        for kwargs in info.splits.values():
+            getattr(tvd, info.class_name)(root=str(data_dir), download=False, **kwargs)
+    except Exception:  # noqa: BLE001 - torchvision says "not found" with several exception types
+        if not network.online():
+            raise DataError(f"{info.title} is not downloaded yet (looked in {data_dir}) and this machine is "
+                            f"offline; pick a built-in dataset such as textures or digits") from None
+
+
 def _register(name: str, info: TorchvisionDataset) -> None:
     register_dataset(DatasetKind(name, f"torchvision {info.title} (downloaded to the data folder)",
-                                 lambda argument, data_dir: torchvision_source(name, data_dir), suggested=(name,)))
+                                 lambda argument, data_dir: torchvision_source(name, data_dir), suggested=(name,),
+                                 check=lambda argument, data_dir, roots: check_downloaded(name, data_dir)))
 
 
 for _name, _info in TORCHVISION_DATASETS.items():

@@ -110,8 +110,15 @@ def unpack(zip_path: Path, dest_dir: Path | None = None) -> list[str]:
         raise WeightsError(f"{zip_path} is not a readable zip ({reason(exc)}); {again}") from exc
     except OSError as exc:
         raise WeightsError(f"{zip_path} cannot be unpacked ({reason(exc)}); nothing was placed") from exc
-    for file_name, tmp in staged.items():
-        os.replace(tmp, dest_dir / file_name)
+    try:
+        for file_name, tmp in staged.items():
+            os.replace(tmp, dest_dir / file_name)
+    except OSError as exc:
+        raise WeightsError(f"cannot place {file_name} in {dest_dir} ({reason(exc)}); "
+                           f"set TORCH_HOME to a folder you can write") from exc
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
     return list(staged)
 
 
