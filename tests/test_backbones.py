@@ -156,8 +156,8 @@ def test_one_parameter_count_in_the_label_and_the_head_on_top(torch_home):
     assert resnet.backbone_params() == sum(resnet.stage_param_counts().values()) == 11_689_512 - 513_000
     assert resnet.head_params(6) == 512 * 6 + 6
     assert resnet.total_params(6) == resnet.backbone_params() + resnet.head_params(6)
-    assert resnet.label() == "resnet18 · 11.2M params · download"
-    assert get_backbone("efficientnet_lite0").label() == "efficientnet_lite0 · 3.4M params · offline"
+    assert resnet.label() == "resnet18 · 11.2M params · weights download first"
+    assert get_backbone("efficientnet_lite0").label() == "efficientnet_lite0 · 3.4M params · trains offline"
 
 
 def test_a_backbone_name_cannot_be_registered_twice():

@@ -1,21 +1,21 @@
 """A class on one server: eight browser sessions in headless Chromium, each launching its own tiny comparison.
 
 What a teacher needs from it: every job completes, no more than K train at once (the others wait in line and
-each page says where), a Stop on one page ends that page's job only, no record is lost, every page keeps
-rendering, and the class board draws the class's line. Screenshots (a page waiting in line, the class board)
+each page says where), the teacher's Stop (on a teacher server beside the class's, as the README sets it up)
+ends that student's job only and never the class's server, no record is lost, every page keeps rendering,
+and the class board draws the class's line. Screenshots (a page waiting in line, the class board)
 are kept in the test's temporary folder and copied to $WORKBENCH_SCREENSHOTS if set.
 """
 
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from servers import CHROMIUM_ARGS, answers, free_port
+from dashboard_pages import class_server, open_teacher_page, teacher_server, teacher_stop
+from servers import CHROMIUM_ARGS, answers
 
 from workbench.jobs.queue import JobQueue
 from workbench.store.runs import RunStore
@@ -24,7 +24,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
 K = 2
 PAGES = 8
-STOPPED = 0  # the page whose long job is stopped while the others train and wait
+STOPPED = 0  # the page whose long job the teacher stops while the others train and wait
 SIZE = {"width": 1200, "height": 800}
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed")
@@ -33,23 +33,10 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromi
 
 @pytest.fixture
 def classroom(tmp_path):
-    port, runs = free_port(), tmp_path / "runs"
-    env = dict(os.environ, WORKBENCH_RUNS=str(runs))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--", "--max-jobs", str(K)],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    if not answers(f"{url}/_stcore/health", process, 60, b"ok"):
-        process.kill()
-        pytest.fail(f"streamlit did not start: {process.stdout.read()}")
-    yield url, RunStore(runs)
-    process.terminate()
-    try:
-        process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    """The class's server (K at once; the long job is allowed its 300 epochs) and the teacher's, on one run folder."""
+    runs = tmp_path / "runs"
+    with class_server(runs, "--max-jobs", str(K), "--max-epochs", "300") as school, teacher_server(runs) as teacher:
+        yield school, teacher, RunStore(runs)
 
 
 def _shot(page, tmp_path: Path, name: str) -> None:
@@ -96,7 +83,8 @@ def _overlap(jobs: list[dict]) -> int:
 
 
 def test_eight_pages_share_the_server_k_at_a_time(classroom, tmp_path):
-    url, store = classroom
+    school, teacher_server_, store = classroom
+    url = school.url
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         pages = [browser.new_context(viewport=SIZE).new_page() for _ in range(PAGES)]
@@ -109,7 +97,14 @@ def test_eight_pages_share_the_server_k_at_a_time(classroom, tmp_path):
         waiting = pages[-1].get_by_text(re.compile(r"waiting for a training slot, number \d+ in line"))
         waiting.first.wait_for(timeout=60_000)
         _shot(pages[-1], tmp_path, "classroom-waiting")
-        pages[STOPPED].get_by_role("button", name="Stop").click()
+        teacher = browser.new_context(viewport=SIZE).new_page()
+        open_teacher_page(teacher, teacher_server_)
+        teacher_stop(teacher, f"student {STOPPED}")  # the teacher stops one student's job, from the teacher page
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and JobQueue(store.root).jobs()[0]["state"] == "running":
+            time.sleep(0.5)
+        assert school.process.poll() is None  # the class's server was never signalled
+        teacher.context.close()
 
         deadline = time.monotonic() + 400
         under_load = []
@@ -123,6 +118,7 @@ def test_eight_pages_share_the_server_k_at_a_time(classroom, tmp_path):
             under_load.append(time.monotonic() - started)
             time.sleep(8)
         all_done = time.monotonic() - launched
+        pages[STOPPED].get_by_text("stopped by the teacher").wait_for(timeout=120_000)  # the student's page says so
         jobs = JobQueue(store.root).jobs()
         assert [j["state"] for j in jobs] == ["interrupted"] + ["completed"] * (PAGES - 1), jobs
         assert _overlap(jobs) == K  # the slots were used, never more
@@ -154,6 +150,7 @@ def test_eight_pages_share_the_server_k_at_a_time(classroom, tmp_path):
         _shot(board, tmp_path, "classroom-board")
         assert board.get_by_text("student 4").count() >= 1
         assert board.get_by_text("training queue").count() == 0  # the line, now empty, is gone from the page
+        assert school.process.poll() is None and answers(f"{url}/_stcore/health", school.process, 10, b"ok")
         browser.close()
     print(f"\n8 jobs launched to the last one ended: {all_done:.0f} s; first render of 8 pages: {', '.join(f'{s:.1f}' for s in first_render)} s; "
           f"a reload while the class trained: {', '.join(f'{s:.1f}' for s in under_load)} s")

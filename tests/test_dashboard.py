@@ -82,7 +82,8 @@ def test_an_empty_store_offers_the_default_demo(app):
     at, store = app
     assert "No runs yet" in at.info[0].value
     assert at.button(key="demo").label == "Run the default demo"
-    assert f"Runs saved in `{store.root.resolve()}`" in at.caption[0].value
+    assert f"Runs saved in `{store.root.resolve().name}`" in at.caption[0].value  # a class page: the name only
+    assert str(store.root.resolve()) not in at.caption[0].value
 
 
 def test_the_stage_map_follows_the_backbone_and_shows_the_head_that_always_trains(app):
@@ -180,6 +181,7 @@ def test_compare_runs_joins_only_comparisons_that_differ_in_one_setting(app):
     at.select_slider(key="image_size").set_value(48)  # another image size: not on the sweep's line
     at.button(key="launch").click().run()
     _wait_for(store, 6)
+    at.session_state["view_tab"] = "Compare runs"  # only the open tab is drawn
     at.run()
     assert not at.exception
     sweep = _chart(at, lambda f: f["layout"].get("xaxis", {}).get("title", {}).get("text") == "freeze depth (stages)")
@@ -295,3 +297,35 @@ def test_a_teacher_page_stops_anyones_job(app, monkeypatch):
     _wait_for(store, 1)
     (record,) = store.scan()[0]
     assert record.status == "interrupted" and JobQueue(store.root).jobs()[0]["state"] == "interrupted"
+
+
+def _picker_page(comparisons: dict, job) -> None:
+    from workbench.dashboard.views import pick_comparison
+
+    pick_comparison(comparisons, job)
+
+
+def test_no_ghost_comparisons_in_the_picker_after_a_stop_before_the_first_epoch_or_leaving_the_queue(app):
+    """Issue 22: a Stop while the data loaded left an entry waiting "for the first epoch…", and a job that left the
+    queue one "starting…", for ever, even after a reload."""
+    from types import SimpleNamespace
+
+    from workbench.core.records import EpochRecord, RunRecord
+
+    at, store = app
+    ghost = RunRecord("t-ghost", {"dataset": "digits:0-4"}, "transfer", "c-20260101-000000-ghost", "interrupted")
+    store.save(ghost)
+    at.run()  # only a ghost in the store: the page still offers the demo, not a picker waiting for ever
+    assert not at.exception and at.button(key="demo")
+    epoch = EpochRecord(epoch=1, train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5, lrs=[1e-3], epoch_s=1.0,
+                        cum_s=1.0, images_seen=10, epoch_flops=1, train_flops=1, trainable_params=1, total_params=1,
+                        freeze_depth=0, features_cached=False, peak_mem_bytes=1, throughput=1.0)
+    real = RunRecord("t-real", {"dataset": "digits:0-4"}, "transfer", "c-20260101-000001-real", "interrupted",
+                     epochs=[epoch])
+    comparisons = group_comparisons([ghost, real])
+    assert comparisons["c-20260101-000000-ghost"].empty and not comparisons["c-20260101-000001-real"].empty
+    left = SimpleNamespace(comparison_ids=["c-20260101-000002-left"], active=False, current_comparison=None)
+    page = AppTest.from_function(_picker_page, args=(comparisons, left))
+    page.run()
+    (offered,) = page.selectbox(key="chosen").options  # the one with an epoch; neither the ghost nor "starting…"
+    assert not page.exception and offered.endswith("interrupted (01/01 00:00)")

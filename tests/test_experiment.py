@@ -94,7 +94,8 @@ def _recorded(comparison_id: str, test_acc: float, **changes) -> list:
 
 
 def test_sweep_groups_join_only_comparisons_that_differ_in_the_swept_setting():
-    from workbench.experiments.comparisons import group_comparisons, sweep_groups
+    from workbench.experiments.comparisons import group_comparisons
+    from workbench.experiments.grouping import sweep_groups
 
     records = [*_recorded("a", 0.9, freeze_depth=0), *_recorded("b", 0.8, freeze_depth=3),
                *_recorded("c", 0.5, freeze_depth=3, epochs=5), *_recorded("d", 0.7, freeze_depth=6, bn_policy="train")]

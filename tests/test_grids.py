@@ -7,7 +7,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from workbench.core.records import RunRecord
-from workbench.experiments.comparisons import group_comparisons, grid_groups, tangled_pairs
+from workbench.experiments.comparisons import group_comparisons
+from workbench.experiments.grouping import grid_groups, tangled_pairs
 from workbench.present.report import tangled_text
 from workbench.present.sweep_plots import grid_values, sweep_heatmap
 from workbench.spec.config import RunConfig

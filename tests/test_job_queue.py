@@ -12,7 +12,9 @@ import time
 import pytest
 
 from workbench.core.settings import max_jobs as default_max_jobs
-from workbench.experiments.comparisons import configs_from_values, group_comparisons, sweep_groups
+from workbench.experiments.comparisons import group_comparisons
+from workbench.experiments.grids import configs_from_values
+from workbench.experiments.grouping import sweep_groups
 from workbench.experiments.runner import run_comparison
 from workbench.jobs.board import JobBoard
 from workbench.jobs.job import Job

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from workbench.experiments.comparisons import configs_from_values
+from workbench.experiments.grids import configs_from_values
 from workbench.jobs.board import JobBoard
 from workbench.jobs.job import Job
 from workbench.jobs.pool import prepare_worker
@@ -19,7 +19,7 @@ def test_a_worker_process_does_not_rerun_the_page_that_launched_it(tmp_path):
     page.write_text(f"open({str(ran)!r}, 'w').close()\n")
     script = f"""
 import sys, types
-from workbench.experiments.comparisons import configs_from_values
+from workbench.experiments.grids import configs_from_values
 from workbench.jobs.job import Job
 from workbench.store.runs import RunStore
 page = types.ModuleType("__main__")

@@ -225,3 +225,18 @@ def test_only_the_dataset_kinds_read_their_names():
     found = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
              if 'startswith("imagefolder' in path.read_text() or '== "imagefolder"' in path.read_text()]
     assert not found, found
+
+
+def test_environment_variables_are_read_in_one_module():
+    """`core.settings` lists every variable a teacher can set; no other module reads the environment."""
+    found = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+             if path != PACKAGE / "core" / "settings.py"
+             and any(word in path.read_text() for word in ("os.environ", "getenv("))]
+    assert not found, found
+
+
+def test_modules_stay_small():
+    """One concern a module: past 300 lines a module is doing two things."""
+    long = {str(path.relative_to(PACKAGE)): n for path in PACKAGE.rglob("*.py")
+            if (n := len(path.read_text().splitlines())) > 300}
+    assert not long, long

@@ -22,7 +22,8 @@ import pytest
 
 from workbench.cli.main import main
 from workbench.core.records import CONFIG_FIELDS, ROLES, STATUSES, EpochRecord, MalformedRecord, RunRecord
-from workbench.experiments.comparisons import grid_groups, group_comparisons, sweep_groups
+from workbench.experiments.comparisons import group_comparisons
+from workbench.experiments.grouping import grid_groups, sweep_groups
 from workbench.experiments.reuse import find_reusable
 from workbench.present.plots import sweep_curve
 from workbench.present.report import comparison_label, comparison_table, runs_table

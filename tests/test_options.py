@@ -7,7 +7,7 @@ import pytest
 
 from workbench.cli.main import build_parser
 from workbench.core.errors import ConfigError
-from workbench.experiments.comparisons import parse_sweep_values
+from workbench.experiments.grids import parse_sweep_values
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.spec.options import OPTIONS, SWEEPABLE, option, shown_in
 
@@ -119,7 +119,7 @@ def test_the_dashboard_sidebar_offers_exactly_the_spec_options_with_their_ranges
 
 
 def test_one_function_turns_what_a_form_holds_into_comparisons():
-    from workbench.experiments.comparisons import configs_from_values
+    from workbench.experiments.grids import configs_from_values
 
     (config,) = configs_from_values({"freeze_depth": 3, "lr": 3e-4, "seeds": "0 1", "scratch_lr": 0.01})
     assert (config.transfer.freeze_depth, config.transfer.lr, config.seeds, config.scratch_lr) == (3, 3e-4, [0, 1], 0.01)

@@ -4,7 +4,7 @@ import pytest
 
 from workbench.core import network
 from workbench.core.errors import DataError, WeightsError
-from workbench.experiments.comparisons import configs_from_values
+from workbench.experiments.grids import configs_from_values
 from workbench.spec.preflight import class_count, preflight
 
 

@@ -13,12 +13,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-import tomllib
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 import streamlit as st
+import tomllib
 from streamlit.config import ShowErrorDetailsConfigOptions
 from streamlit.testing.v1 import AppTest
 

@@ -10,9 +10,11 @@ from dataclasses import replace
 import pytest
 
 from workbench.core.errors import ConfigError
-from workbench.experiments.comparisons import configs_from_values, grid_groups, group_comparisons
-from workbench.experiments.runner import run_comparison
+from workbench.experiments.comparisons import group_comparisons
+from workbench.experiments.grids import configs_from_values
+from workbench.experiments.grouping import grid_groups
 from workbench.experiments.reuse import fingerprint
+from workbench.experiments.runner import run_comparison
 from workbench.experiments.sweeps import run_sweep, sweep_grid
 from workbench.present.report import comparison_table
 from workbench.present.sweep_plots import grid_values, sweep_heatmap

@@ -67,7 +67,7 @@ def test_the_head_is_sized_for_the_datasets_classes_and_the_counts_agree(store):
     assert panel.stage_map.num_classes == 3
     assert f"<b>{backbone.head_params(3):,}</b>" in panel.stage_map.caption.value
     label = dict((name, text) for text, name in panel.controls["backbone"].options)["efficientnet_lite0"]
-    count = label.split(" · ")[1].split()[0]  # '3.4M' in 'efficientnet_lite0 · 3.4M params · offline'
+    count = label.split(" · ")[1].split()[0]  # '3.4M' in 'efficientnet_lite0 · 3.4M params · trains offline'
     assert f"{count} in the backbone" in panel.stage_map.caption.value
     assert "runs offline" in panel.weights.value
     panel.controls["dataset"].value = "textures"
@@ -205,3 +205,95 @@ def test_the_tutorials_are_kept_without_outputs(path):
     assert "widgets" not in notebook["metadata"]
     for cell in notebook["cells"]:
         assert not cell.get("outputs") and cell.get("execution_count") is None, cell["source"][:1]
+
+
+def test_progress_and_curves_sit_above_the_settings_which_fold_away_on_run(store):
+    """Issue 22: the curves sat under ~800 px of controls. Now Run, Stop and progress come first, then the status
+    and the results; the settings follow in an accordion, open until Run folds it."""
+    panel = ComparisonPanel(store, **TINY)
+    children = list(panel.children)
+    top = children[0].children
+    assert panel.run in top and panel.stop in top and panel.progress in top
+    assert children.index(panel.curves) < children.index(panel.settings)
+    assert children.index(panel.costs) < children.index(panel.settings)
+    assert panel.controls["backbone"] not in children and panel.settings.selected_index == 0
+    panel.run.click()
+    assert panel.settings.selected_index is None
+    panel.wait()
+
+
+def test_a_panel_made_again_with_the_same_settings_takes_over_the_run_still_training(store):
+    """Issue 22: after a page reload the cell comes back empty; running it again must show the run that still
+    trains in the kernel (progress, curves so far, the rest), not start another."""
+    first = ComparisonPanel(store, **{**TINY, "epochs": 200})
+    first.run.click()
+    _sample(first, lambda p: p.curves.figure is not None)  # an epoch is drawn
+    again = ComparisonPanel(store, **{**TINY, "epochs": 200})  # the cell run again
+    assert again.job is first.job and again.curves.figure is not None and again.stop.disabled is False
+    again.run.click()  # the tutorial's cell clicks Run: the run is already this panel's
+    assert again.job is first.job
+    points = len(again.curves.figure.data[0].x)
+    _sample(again, lambda p: len(p.curves.figure.data[0].x) > points, seconds=60)
+    assert len(again.curves.figure.data[0].x) > points, "the new panel should gain the run's next epochs"
+    assert first.run.disabled and "followed by the panel" in first.status.value
+    other = ComparisonPanel(store, **{**TINY, "epochs": 199})  # other settings: a panel of its own
+    assert other.job is None
+    again.stop.click()
+    again.wait()
+    assert again.job.state == "interrupted" and not again.run.disabled
+
+
+def test_a_waiting_cell_ends_when_its_page_is_reloaded_and_the_run_goes_on(store, monkeypatch):
+    """A reloaded page's widget manager opens a new control channel; the cell waiting on the old page ends with
+    PageReloaded (so the kernel is free for the cell to be run again) and the run keeps training."""
+    import asyncio
+
+    import ipywidgets
+
+    from workbench.widgets.job_panel import PageReloaded
+
+    monkeypatch.setattr(ipywidgets.Widget, "_control_comm", object(), raising=False)  # the page that ran the cell
+    panel = ComparisonPanel(store, **{**TINY, "epochs": 200})
+    panel.run.click()
+
+    async def wait_and_reload():
+        waiting = asyncio.ensure_future(panel.finished())
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        ipywidgets.Widget._control_comm = object()  # F5: the new page connects
+        return await asyncio.wait_for(waiting, 5)
+
+    with pytest.raises(PageReloaded, match="run this cell again"):
+        asyncio.run(wait_and_reload())
+    assert panel.job.running, "the reload must not stop the run"
+    panel.stop.click()
+    panel.wait()
+
+
+def test_in_voila_a_cell_does_not_train_and_leaves_no_copies(store, monkeypatch):
+    """Voilà runs every cell before the page shows: a cell's Run trained for minutes behind a spinner, then the
+    final copies showed every chart twice. In an app a run starts when a visitor presses Run."""
+    import asyncio
+
+    import workbench.widgets.job_panel as job_panel
+
+    monkeypatch.setenv("VOILA_KERNEL_ID", "k")
+    panel = ComparisonPanel(store, **TINY)
+    panel.run.click()  # from the cell
+    assert panel.job is None and "press <b>Run</b>" in panel.status.value
+    asyncio.run(panel.finished())  # returns at once: nothing to wait for
+    monkeypatch.setattr(job_panel, "_clicked_in_page", lambda: True)
+    panel.run.click()  # a visitor's click
+    assert panel.job is not None
+    panel.wait()
+    shown = []
+    monkeypatch.setattr(job_panel, "display", lambda *a, **k: shown.append(a))
+    monkeypatch.setattr(job_panel, "get_ipython", lambda: type("Shell", (), {"kernel": object()})())
+    panel._leave_copies()
+    assert panel.result is not None and shown == [] and not panel.copied
+
+
+def test_the_cost_table_says_when_the_machine_was_busy():
+    run = {"test_acc": 0.9, "target_acc": 0.9, "machine_busy": "the machine was busy during the transfer run (other "
+                                                                 "programs used 60% of its CPU); compare FLOPs, not seconds"}
+    assert "compare FLOPs, not seconds" in cost_table_html({"transfer": run, "scratch": {"test_acc": 0.5, "target_acc": 0.9}})

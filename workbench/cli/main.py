@@ -27,7 +27,7 @@ from workbench.cli.weights import add_weights_command
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.spec.config import ComparisonConfig
 from workbench.spec.options import option
-from workbench.store.index import FILTERS
+from workbench.store.filters import FILTERS
 
 
 def _store(args):

@@ -33,7 +33,7 @@ def add_command(commands, add_run_options: Callable) -> None:
 
 def cmd_sweep(args) -> int:
     from workbench.cli.options import run_config
-    from workbench.experiments.comparisons import parse_sweep_values
+    from workbench.experiments.grids import parse_sweep_values
     from workbench.experiments.sweeps import run_sweep, sweep_grid, sweep_rows
     from workbench.jobs.queue import queue_slot
     from workbench.present.report import sweep_table

@@ -104,6 +104,13 @@ def machine_busy(record) -> str | None:
             f"compare FLOPs, not seconds")
 
 
+def busy_now(share: float | None) -> str | None:
+    """While a run trains: a few words when other programs use more than `BUSY_SHARE` of the cores, else None."""
+    if share is None or share <= BUSY_SHARE:
+        return None
+    return f"machine busy: other programs use {share:.0%} of the CPU (seconds run slow; FLOPs do not)"
+
+
 BY_KEY = {metric.key: metric for metric in METRICS}
 ACCURACIES = tuple(m for m in METRICS if m.accuracy)
 COSTS = tuple(m for m in METRICS if m.cost)

@@ -19,6 +19,7 @@ MIRROR_ENV = "WORKBENCH_WEIGHTS_MIRROR"  # a school's own server for torchvision
 STUDY_RUNS_ENV = "WORKBENCH_STUDY_RUNS"  # a run folder the slow study tests may reuse
 RAY_ADDRESS_ENV = "RAY_ADDRESS"  # join this Ray cluster instead of starting one
 TEACHER_SECRET_ENV = "WORKBENCH_TEACHER_SECRET"  # what a teacher page open to the network asks for
+VOILA_ENV = "VOILA_KERNEL_ID"  # set by Voilà in the kernels it starts: the panels run as apps there
 # Variables a training worker process reads: a change of any of them means a fresh worker.
 WORKER_PREFIXES = ("WORKBENCH_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "CUDA_", "HOME", "XDG_", "PATH", "PYTHON")
 
@@ -55,6 +56,11 @@ def study_runs() -> str | None:
 
 def user_name() -> str:
     return _get("USER")
+
+
+def in_voila() -> bool:
+    """Whether this process is a kernel Voilà started (a notebook served as an app): nothing trains until asked."""
+    return bool(_get(VOILA_ENV))
 
 
 def teacher_secret() -> str | None:

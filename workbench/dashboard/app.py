@@ -47,6 +47,15 @@ from workbench.store.view import StoreView
 REFRESH_SECONDS = 2.0  # while a job trains: a light refresh, as the training shares this CPU
 FIRST_REFRESH_SECONDS = 0.5  # until the job's first epoch is on screen: a click answers within ~2 s
 TEACHER_REFRESH_SECONDS = 5.0  # a teacher's page follows the class's queue while anyone's job is in it
+TABS = ("Transfer vs scratch", "Compare runs", "Class board", "Inside the networks", "Backbones")
+# At 1280x800 Streamlit's own top margins (6rem above the page, a sidebar header for a logo) and a 2.75rem title
+# pushed the live chart's axis and legend below the fold; a fixed stylesheet, no user text in it.
+COMPACT = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 1.2rem; padding-bottom: 2rem; }
+[data-testid="stSidebarHeader"] { height: 2rem; padding-top: 0.5rem; padding-bottom: 0; }
+[data-testid="stSidebarUserContent"] { padding-top: 0.25rem; }
+h1 { font-size: 1.9rem !important; padding: 0 0 0.25rem 0 !important; }
+</style>"""
 
 
 def server_options() -> argparse.Namespace:
@@ -173,6 +182,7 @@ def watch(store: RunStore, board: JobBoard, page: str) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Transfer Workbench", layout="wide")
+    st.html(COMPACT)
     server = server_options()
     store, owner = RunStore(server.runs_dir), page_owner()
     board, view = job_board(str(store.root), server.max_jobs), store_view(str(store.root))
@@ -189,7 +199,8 @@ def main() -> None:
     st.caption(f"Fine-tune a pre-trained CNN and train it from scratch under identical conditions. "
                f"Runs saved in `{where}`" + (" · teacher mode" if server.teacher else ""))
     records, problems = view.refresh()
-    recorded = group_comparisons(records)
+    # A comparison stopped before its first epoch has nothing to show, ever: not offered (issue 22's ghosts).
+    recorded = {c: comparison for c, comparison in group_comparisons(records).items() if not comparison.empty}
     restore(board, owner)
     sidebar(store, board, owner, {RunConfig.of(r).dataset: len(r.classes) for r in records if r.classes},
             folder_roots(server, store), server.limits, pages)
@@ -200,41 +211,56 @@ def main() -> None:
     waiting = mine is not None and mine.state == "queued"
 
     @st.fragment(run_every=refresh_every(mine, first_epoch_due, board, server.teacher))
-    def live() -> None:
+    def header() -> None:
+        """This page's job and the queue, above the tabs: in view whichever tab is open (a teacher shows the class
+        board while their own demo trains)."""
         job = board.active(owner)
         if mine is not None and job is None:
             st.rerun()  # the job just ended: draw the whole page once, with costs and downloads
         if waiting and job is not None and job.state == "running":
             st.rerun()  # out of the line: the faster refresh until its first epoch shows
+        if job is not None and first_epoch_due and any(r.epochs for r in job_records(store, job)):
+            st.rerun()  # the first epoch is in: the whole page once, then the slower refresh
         progress(job or board.latest(owner), board, owner)
         queue_panel(board, owner, server.teacher)
+
+    header()
+    if not recorded and mine is None:
+        demo(store, board, owner, server.limits, pages)
+        return
+    # Only the open tab runs (Streamlit's lazy tabs): a page showing the curves does not redraw the class board.
+    curves, history, board_tab, inside, explorer = st.tabs(list(TABS), key="view_tab", on_change="rerun")
+    shown: list[str] = []  # the comparison the other tabs were drawn for, in this run of the whole page
+
+    @st.fragment(run_every=refresh_every(mine, first_epoch_due, board, server.teacher) if mine else None)
+    def transfer_vs_scratch() -> None:
+        job = board.active(owner)
         comparisons = recorded
         if job is not None:
-            training = job_records(store, job)
-            if first_epoch_due and any(r.epochs for r in training):
-                st.rerun()  # the first epoch is in: the whole page once, then the slower refresh
-            comparisons = {**recorded, **group_comparisons(training)}
+            comparisons = {**recorded, **group_comparisons(job_records(store, job))}
             comparisons = {c: comparisons[c] for c in [*reversed(job.comparison_ids), *recorded] if c in comparisons}
         sweep_so_far(job, comparisons)
-        if not comparisons and job is None:
-            demo(store, board, owner, server.limits, pages)
-            return
-        if job is not None:  # keep the refresh light: the browser and this server share the CPU with training
-            comparison = pick_comparison(comparisons, job)
-            show_comparison(store, comparison, live=comparison.comparison_id in job.comparison_ids)
-            return
-        curves, history, board_tab, inside, explorer = st.tabs(
-            ["Transfer vs scratch", "Compare runs", "Class board", "Inside the networks", "Backbones"])
+        comparison = pick_comparison(comparisons, job or board.latest(owner))
+        if shown and comparison is not None and comparison.comparison_id != shown[0]:
+            st.rerun()  # another comparison picked: the whole page, so that "Inside the networks" follows it
+        if comparison is not None:  # the live view stays light: the browser and this server share the CPU with training
+            show_comparison(store, comparison, live=job is not None and comparison.comparison_id in job.comparison_ids)
+
+    if curves.open is not False:
         with curves:
-            comparison = pick_comparison(comparisons, board.latest(owner))
-            show_comparison(store, comparison, live=False)
+            transfer_vs_scratch()
+    shown.append(st.session_state.get("chosen") or "")
+    chosen = recorded.get(shown[0])
+    if history.open:
         with history:
-            compare_runs(store, comparisons, problems)
+            compare_runs(store, recorded, problems)
+    if board_tab.open:
         with board_tab:
             class_board(view, board, server.teacher)
+    if inside.open:
         with inside:
-            inside_tab(store, comparison)
+            finished = chosen is not None and all(r.status != "running" for r in chosen.transfer + chosen.scratch)
+            inside_tab(store, chosen if finished else None)
+    if explorer.open:
         with explorer:
             explorer_tab()
-
-    live()

@@ -14,7 +14,8 @@ import streamlit as st
 from workbench.core.metrics import ACCURACIES
 from workbench.dashboard.text import plain
 from workbench.dashboard.views import grid_heatmaps
-from workbench.experiments.comparisons import Comparison, grid_groups, group_comparisons, sweep_groups, tangled_pairs
+from workbench.experiments.comparisons import Comparison, group_comparisons
+from workbench.experiments.grouping import grid_groups, sweep_groups, tangled_pairs
 from workbench.jobs.board import JobBoard
 from workbench.present import plots
 from workbench.present.report import comparison_label, settings_text
@@ -29,7 +30,7 @@ def _who(job: dict) -> str:
 
 
 QUEUE_REFRESH_SECONDS = 5.0  # the line redraws itself alone (a small fragment) while anyone's job is in it
-BOARD_REFRESH_SECONDS = 10.0  # a teacher's class board follows the results; a student's page has a button
+BOARD_REFRESH_SECONDS = 10.0  # the class board follows the results while its tab is open (the app's tabs are lazy)
 
 
 def queue_panel(board: JobBoard, owner: str, teacher: bool) -> None:
@@ -70,15 +71,16 @@ def _queue(board: JobBoard, owner: str, teacher: bool) -> None:
 
 
 def class_board(view: StoreView, board: JobBoard, teacher: bool) -> None:
-    """The board as of now: on a teacher's page it follows new results by itself, elsewhere on a click."""
-    @st.fragment(run_every=BOARD_REFRESH_SECONDS if teacher else None)
+    """The board, following new results by itself while it is shown (every page: it was a snapshot until "refresh",
+    and the app draws only the open tab, so a page looking elsewhere pays nothing)."""
+    @st.fragment(run_every=BOARD_REFRESH_SECONDS)
     def current() -> None:
         records, _ = view.refresh()  # only what changed since the last look is read
         left, right = st.columns([4, 1])
-        left.caption(f"as of {time.strftime('%H:%M:%S')}" + (", refreshed every 10 s" if teacher else ""))
-        if not teacher:
-            right.button("refresh", key="board_refresh")  # a click reruns this fragment only
-        _board(group_comparisons(records), board.queue.owners())
+        left.caption(f"as of {time.strftime('%H:%M:%S')}, refreshed every {BOARD_REFRESH_SECONDS:.0f} s")
+        right.button("refresh", key="board_refresh")  # now, not in 10 s: a click reruns this fragment only
+        comparisons = {c: x for c, x in group_comparisons(records).items() if not x.empty}  # no Stop-before-epoch ghosts
+        _board(comparisons, board.queue.owners())
 
     current()
 

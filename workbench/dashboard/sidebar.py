@@ -14,9 +14,9 @@ import streamlit as st
 
 from workbench.core.errors import DataError, WorkbenchError
 from workbench.dashboard.text import plain
-from workbench.data.roots import DataRoots, folder_argument
 from workbench.data.loading import list_datasets, suggested_datasets
-from workbench.experiments.comparisons import configs_from_values
+from workbench.data.roots import DataRoots, folder_argument
+from workbench.experiments.grids import configs_from_values
 from workbench.jobs.board import JobBoard
 from workbench.jobs.job import Job
 from workbench.models.backbones import get_backbone
@@ -83,6 +83,9 @@ def control(o: Option, backbone: str, where):
         choices = o.options_for()
         if len(choices) <= 3:
             return where.radio(o.label, choices, key=o.name, help=o.help, horizontal=True)
+        if o.name == "backbone":  # which ones train offline, in the list itself
+            return where.selectbox(o.label, choices, key=o.name, help=o.help,
+                                   format_func=lambda name: get_backbone(name).label())
         return where.selectbox(o.label, choices, key=o.name, help=o.help)
     if o.kind in ("int", "float"):
         return _number(o, *o.bounds(backbone), where, backbone)
@@ -159,7 +162,7 @@ def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[st
     where a class page's image folders may be (`workbench.data.roots`); None on the teacher's page. ``limits``:
     what one Launch may ask for (None: anything), ``pages``: every page of this person (the queue limit)."""
     bar = st.sidebar
-    bar.header("Launch")
+    launch_controls(store, board, owner, roots, limits, pages)  # on top: in view at 1280x800, whatever is set below
     for group in ("main", *GROUPS):
         where = bar if group == "main" else bar.expander(GROUPS[group])
         for o in shown_in("dashboard", group):
@@ -188,7 +191,6 @@ def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[st
             key2 = sweep_key(sweep2, backbone)
             st.session_state.setdefault(key2, sweep_hint(sweep2, backbone))
             bar.text_input("values ", key=key2, help="every value of the first setting with each of these")
-    launch_controls(store, board, owner, roots, limits, pages)
 
 
 def _clamp_choice(key: str, allowed: list) -> None:
@@ -198,9 +200,8 @@ def _clamp_choice(key: str, allowed: list) -> None:
 
 def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None = None,
                     limits: Limits | None = None, pages: set[str] = ()) -> None:
-    """Name, Launch and Stop. Launch joins the queue; Stop reaches only this page's own job."""
-    st.sidebar.text_input("your name (shown on the class board)", key="student_name", max_chars=40,
-                          placeholder="optional")
+    """Launch and Stop, then the name. Launch joins the queue with what the sidebar holds below; Stop reaches only
+    this page's own job."""
     mine = board.active(owner)
     left, right = st.sidebar.columns(2)
     left.button("Launch", type="primary", disabled=mine is not None, key="launch",
@@ -212,6 +213,8 @@ def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoo
     last = board.latest(owner)
     if last is not None and last.state == "failed":
         st.sidebar.error(f"the last job stopped: {plain(last.error)}")
+    st.sidebar.text_input("your name (shown on the class board)", key="student_name", max_chars=40,
+                          placeholder="optional")
 
 
 def launch(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None = None, limits: Limits | None = None,

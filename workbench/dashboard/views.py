@@ -11,8 +11,8 @@ import streamlit as st
 
 from workbench.core.metrics import ACCURACIES
 from workbench.dashboard.text import plain
-from workbench.experiments.comparisons import (Comparison, GridGroup, grid_groups, sweep_groups, sweep_points,
-                                               tangled_pairs)
+from workbench.experiments.comparisons import Comparison
+from workbench.experiments.grouping import GridGroup, grid_groups, sweep_groups, sweep_points, tangled_pairs
 from workbench.jobs.board import JobBoard
 from workbench.jobs.job import Job
 from workbench.present import plots
@@ -60,9 +60,12 @@ def _stop_following() -> None:
 
 
 def pick_comparison(comparisons: dict[str, Comparison], job: Job | None) -> Comparison | None:
-    """The comparison picker: newest first; a page that launched a job follows its comparisons."""
-    ids = list(comparisons)
-    if job is not None:
+    """The comparison picker: newest first; a page that launched a job follows its comparisons. A comparison that
+    ended before its first epoch (a Stop while it loaded) and a job that left the queue are not offered: they would
+    wait for an epoch that never comes."""
+    ids = [c for c, comparison in comparisons.items() if not comparison.empty
+           or (job is not None and job.active and c in job.comparison_ids)]
+    if job is not None and job.active:
         ids = [c for c in job.comparison_ids if c not in ids] + ids
     if not ids:
         return None
@@ -80,26 +83,38 @@ def show_comparison(store: RunStore, comparison: Comparison, live: bool) -> None
     """Curves always; while the runs train nothing else, to leave the CPU to training."""
     summary = comparison.summary()
     if not any((summary[role] or {}).get("epochs") for role in ("transfer", "scratch")):
-        st.info("waiting for the first epoch…")
+        st.info("waiting for the first epoch…" if live else "stopped before its first epoch: nothing was recorded")
         return
-    x_axis = st.radio("x axis", list(plots.X_AXES), format_func=lambda x: plots.X_AXES[x][1], horizontal=True,
-                      key="x_axis")
+    records = comparison.transfer + comparison.scratch
+    if not live:  # the answer first: at 1280x800 the verdict and the costs under the curves were off-screen
+        st.markdown(f"**{plain(verdict(summary['transfer'], summary['scratch']))}**")
+        for note in dict.fromkeys(r.summary().get("machine_busy") for r in records):
+            if note:
+                st.warning(note)
+        headline(summary)
+    x_axis = st.radio("x axis", list(plots.X_AXES), format_func=lambda x: f"x: {plots.X_AXES[x][1]}", horizontal=True,
+                      key="x_axis", label_visibility="collapsed")
     curves = plots.learning_curves(summary, x_axis, live=live)
     st.plotly_chart(curves, key=f"curves-{comparison.comparison_id}")
     if live:
         st.caption("the cost table, per-class accuracy and downloads appear when the runs finish")
         return
-    records = comparison.transfer + comparison.scratch
-    st.markdown(f"**{plain(verdict(summary['transfer'], summary['scratch']))}**")
-    for note in dict.fromkeys(r.summary().get("machine_busy") for r in records):
-        if note:
-            st.warning(note)
     costs(summary, comparison.comparison_id)
     for record in records:
         if record.status != "completed":
             st.caption(f"run {record.run_id}: {record.status}" + (f" ({plain(record.error)})" if record.error else ""))
     classes(comparison)
     downloads(store, comparison, curves)
+
+
+HEADLINE = ("test acc", "wall time", "training FLOPs", "time to target")  # the costs a class compares first
+
+
+def headline(summary: dict) -> None:
+    """Four numbers of both runs side by side, above the curves; every measure is in the cost table below."""
+    rows = {label: (t, s) for label, t, s in comparison_rows(summary) if label in HEADLINE}
+    for column, label in zip(st.columns(len(HEADLINE)), [label for label in HEADLINE if label in rows]):
+        column.markdown(f"**{label}**  \ntransfer {plain(rows[label][0])}  \nscratch {plain(rows[label][1])}")
 
 
 def costs(summary: dict, comparison_id: str) -> None:
@@ -137,6 +152,7 @@ def compare_runs(store: RunStore, comparisons: dict[str, Comparison], problems: 
     """Accuracy against one setting, one line per group of comparisons that differ in that setting only."""
     for run_id, problem in problems.items():
         st.warning(f"run {run_id} is shown as unreadable: {plain(problem)}")
+    comparisons = {c: comparison for c, comparison in comparisons.items() if not comparison.empty}
     if not comparisons:
         st.info("no comparisons recorded yet")
         return

@@ -20,6 +20,7 @@ from workbench.experiments.executors import Task, check, execute
 from workbench.experiments.reuse import find_reusable, fingerprint, reuse_run
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.store.runs import RunStore, new_id
+from workbench.training.progress import default_hooks
 from workbench.training.train import Hooks
 
 HooksFor = Callable[[str, int], Hooks | None]  # (role, seed) -> that run's progress listener
@@ -48,7 +49,7 @@ def _plan(configs: list[ComparisonConfig], ids: list[str], store: RunStore, reus
                 source = find_reusable(store, key, with_weights=with_weights) if reuse else None
                 if source is not None:
                     plan.got[cid][role, seed] = reuse_run(store, source, run_config, role, cid,
-                                                          hooks_for(role, seed) or Hooks())
+                                                          hooks_for(role, seed) or default_hooks())
                 elif reuse and key in plan.trains.values():
                     plan.waiting.setdefault(key, []).append((cid, role, seed, run_config))
                 else:
@@ -106,7 +107,7 @@ def run_comparisons(configs: list[ComparisonConfig], store: RunStore | None = No
             key = plan.trains[record.comparison_id, record.role, seed]
             for cid, role, seed_, run_config in plan.waiting.pop(key, []) if record.status == "completed" else []:
                 plan.got[cid][role, seed_] = reuse_run(store, record, run_config, role, cid,
-                                                       hooks_for(role, seed_) or Hooks())
+                                                       hooks_for(role, seed_) or default_hooks())
                 touched.add(cid)
         for cid in touched:
             if on_done and complete(cid):

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from workbench.experiments.comparisons import Comparison, grid_configs
+from workbench.experiments.comparisons import Comparison
+from workbench.experiments.grids import grid_configs
 from workbench.experiments.runner import run_comparisons
 from workbench.spec.config import ComparisonConfig
 from workbench.store.runs import RunStore, new_id

@@ -166,6 +166,8 @@ class Job:
         if kind == "run":
             self._runs_started += 1
             self.current = max(self.current, self.comparison_ids.index(event[1]))
+        elif kind == "phase":  # before a run's first step: what it is doing meanwhile
+            self.message = event[1]
         elif kind == "progress":
             self.progress = min(1.0, (self._runs_started - 1 + event[1]) / max(self._runs_total, 1))
             self.message = event[2]

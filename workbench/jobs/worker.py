@@ -15,20 +15,31 @@ import threading
 from typing import Callable
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.metrics import busy_now
 from workbench.core.records import RunRecord
 from workbench.experiments.runner import run_comparisons
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.store.runs import RunStore
+from workbench.training.cost import BusyWatch
 from workbench.training.train import Hooks, StopRequested, train_run
 
 
 class _ReportingHooks(Hooks):
-    """Turns training callbacks into job events; asks to stop when the job's flag is set."""
+    """Turns training callbacks into job events; asks to stop when the job's flag is set. Every message says what
+    happens now, down to the step, and that the machine is busy as soon as the cost meter sees it."""
 
     def __init__(self, stop, events, on_epoch: Callable[[RunRecord], None] | None):
         self.stop, self.events, self.on_epoch_callback = stop, events, on_epoch
         self.steps_per_epoch = 1
         self.epochs = 1
+        self.busy = BusyWatch(every_s=1.5)
+
+    def _said(self, text: str) -> str:
+        busy = busy_now(self.busy.poll())
+        return f"{text} · {busy}" if busy else text
+
+    def on_prepare(self, what: str) -> None:
+        self.events.put(("phase", self._said(what + "…")))
 
     def on_start(self, record: RunRecord, steps_per_epoch: int) -> None:
         self.steps_per_epoch, self.epochs = steps_per_epoch, RunConfig.of(record).epochs
@@ -37,7 +48,8 @@ class _ReportingHooks(Hooks):
     def on_step(self, record: RunRecord, epoch: int, step: int, loss: float) -> None:
         done = (epoch - 1) * self.steps_per_epoch + step
         self.events.put(("progress", done / (self.steps_per_epoch * self.epochs),
-                         f"{record.role} seed {RunConfig.of(record).seed}: epoch {epoch}/{self.epochs}"))
+                         self._said(f"{record.role} seed {RunConfig.of(record).seed}: epoch {epoch}/{self.epochs}, "
+                                    f"step {step}/{self.steps_per_epoch}")))
 
     def on_epoch(self, record: RunRecord) -> None:
         if self.on_epoch_callback:

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from workbench.core.errors import ConfigError, WeightsError
+from workbench.core.errors import WeightsError
 from workbench.core.metrics import human_count
 from workbench.core.registry import register_once
 from workbench.models.catalogue import DEFAULT_BACKBONE, NORMALIZATIONS, check_backbone  # noqa: F401 (re-exported)
@@ -148,8 +148,9 @@ class Backbone:
         return (x - torch.tensor(mean, device=x.device).view(3, 1, 1)) / torch.tensor(std, device=x.device).view(3, 1, 1)
 
     def label(self) -> str:
-        """'resnet18 · 11.2M params · download': what a backbone picker shows."""
-        where = "offline" if self.weights_available_offline() else "download"
+        """'resnet18 · 11.2M params · weights download first': what a backbone picker shows (the dashboard's and
+        the panels'), so that a class working offline sees which backbones it can train."""
+        where = "trains offline" if self.weights_available_offline() else "weights download first"
         return f"{self.name} · {human_count(self.backbone_params())} params · {where}"
 
     def weights_available_offline(self) -> bool:

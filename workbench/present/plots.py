@@ -46,7 +46,7 @@ def learning_curves(summary: dict, x_axis: str = "epoch", live: bool = False) ->
     validation solid, training dotted. A run of a comparison that never started is a legend entry saying
     so ('scratch: not run (stopped)'; 'not started yet' while the comparison is ``live``)."""
     key, title = X_AXES[x_axis]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy", "loss"), horizontal_spacing=0.1)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1)  # the y axes say accuracy and loss
     for index, (role, run) in enumerate(_curves(summary)):
         epochs = run["epochs"]
         x = [e[key] for e in epochs]
@@ -76,7 +76,9 @@ def learning_curves(summary: dict, x_axis: str = "epoch", live: bool = False) ->
         fig.update_xaxes(dtick=1)
     if x_axis == "flops":
         fig.update_xaxes(exponentformat="SI")
-    fig.update_layout(height=380, margin={"t": 40, "b": 40, "l": 60, "r": 20}, legend={"orientation": "h", "y": -0.25})
+    # The legend on top: at 1280x800 a legend under the x axis fell below the fold, and with it the axis.
+    fig.update_layout(height=360, margin={"t": 30, "b": 45, "l": 60, "r": 20},
+                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.01, "yanchor": "bottom"})
     return fig
 
 
@@ -107,6 +109,12 @@ def cost_bars(summary: dict) -> go.Figure:
     fig.update_yaxes(autorange="reversed")
     fig.update_annotations(font_size=12, x=0, xanchor="left")
     fig.update_layout(height=40 + 78 * len(shown), margin={"t": 30, "b": 10, "l": 70, "r": 10}, bargap=0.25)
+    busy = [role for role, run in runs if run.get("machine_busy")]
+    if busy:  # said on the chart itself: a notebook cell that shows only the figure must not compare seconds in silence
+        fig.update_layout(title={"text": f"⚠ the machine was busy during {', '.join(busy)}: its seconds are not "
+                                         f"comparable; compare FLOPs", "font": {"size": 12, "color": "#b35900"},
+                                 "x": 0, "xanchor": "left", "y": 1, "yanchor": "top", "pad": {"t": 6}},
+                          height=65 + 78 * len(shown), margin={"t": 55})
     return fig
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from workbench.core.metrics import BY_KEY, METRICS, percent, seconds
 from workbench.spec.options import OPTIONS, option
 
-
 NOT_RUN = "not run (stopped)"  # a run its comparison never started: stopped (Stop, Ctrl-C) before it
 
 

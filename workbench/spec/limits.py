@@ -39,7 +39,7 @@ class Limit:
 LIMITS: tuple[Limit, ...] = (
     Limit("max_runs_per_launch", 24, "runs per launch",
           "runs one Launch may queue (a comparison is 2 runs per seed; a 4 x 3 grid with one seed is 24)"),
-    Limit("max_queued_per_person", 1, "jobs in the queue per person",
+    Limit("max_queued_per_person", 1, "in the queue per person",
           "jobs one person (one browser) may have waiting or training at once"),
     Limit("max_epochs", 30, "epochs", "epochs of any run"),
     Limit("max_seeds", 3, "seeds per comparison", "seeds of one comparison"),
@@ -81,11 +81,6 @@ class Limits:
             chosen[item.name] = item.default if value is None else (value or None)
         return cls(**chosen)
 
-    def described(self) -> str:
-        """One line for the page: what this server accepts."""
-        shown = [f"{getattr(self, item.name)} {item.unit}" for item in LIMITS if getattr(self, item.name) is not None]
-        return "this server takes at most " + ", ".join(shown) if shown else "no limits on this server"
-
     def _refuse(self, name: str, asked: int, what: str) -> None:
         most = getattr(self, name)
         if most is not None and asked > most:
@@ -98,7 +93,8 @@ class Limits:
         self._refuse("max_seeds", seed_count, f"this launch asks for {seed_count:,} seeds")
         seed_count = max(1, seed_count)
         runs = 2 * comparisons * seed_count
-        self._refuse("max_runs_per_launch", runs, f"this launch trains {runs:,} runs ({comparisons:,} comparisons × "
+        self._refuse("max_runs_per_launch", runs, f"this launch trains {runs:,} runs ({comparisons:,} comparison"
+                                                  f"{'s' if comparisons > 1 else ''} × "
                                                   f"{seed_count} seed{'s' if seed_count > 1 else ''}, each a transfer "
                                                   f"and a scratch run)")
 

@@ -15,7 +15,6 @@ A row still "running" whose writing process has died on this machine is read aga
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import uuid
@@ -28,12 +27,11 @@ from workbench.core import sqlite as sqlite_files
 from workbench.core.errors import RunStoreError
 from workbench.core.processes import alive
 from workbench.core.records import RunRecord
+from workbench.store.filters import FILTERS, where_clause
 
 INDEX_FILE = "runs.db"
 ROW_VERSION = 4  # raise when `row_of` changes: an index with older rows is emptied and filled again
 SCHEMA_VERSION = 1  # raise when a table's columns change: an index of another shape is dropped and made again
-FILTERS = ("comparison_id", "role", "status", "backbone", "dataset", "freeze_depth", "lr", "seed", "pretrained",
-           "fingerprint", "reused_from")
 _COLUMNS = ("run_id", "stamp", "problem", "created", *FILTERS, "row")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -171,7 +169,7 @@ class RunIndex:
 
         ``full`` checks every record file for changes made outside the store (edits by hand).
         """
-        where, values = _where(filters)
+        where, values = where_clause(filters)
         if not self.root.is_dir():
             return [], {}
         with self._db() as db:
@@ -274,36 +272,6 @@ def _values(run_id: str, stamp: str, record: RunRecord | None, problem: str | No
         return (run_id, stamp, problem, None, *([None] * len(FILTERS)), None)
     row = row_of(record)
     return (run_id, stamp, None, record.created, *(row.get(c) for c in FILTERS), json.dumps(row))
-
-
-def _where(filters: dict) -> tuple[str, list]:
-    clauses, values = [], []
-    for column, wanted in filters.items():
-        if column not in FILTERS:
-            raise RunStoreError(f"cannot filter runs by {column!r}; use one of {', '.join(FILTERS)}")
-        wanted = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
-        for value in wanted:
-            if not _comparable(value):
-                raise RunStoreError(f"cannot filter runs by {column} = {str(value)[:40]}; give one number, word, "
-                                    f"true or false (repeat the filter for several values)")
-        clauses.append(f" AND {column} IN ({', '.join('?' * len(wanted))})")
-        values += wanted
-    return "".join(clauses), values
-
-
-def _comparable(value) -> bool:
-    """A value a column can be compared with: SQLite takes 64-bit integers, finite floats, text and NULL."""
-    if value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")  # a lone surrogate (bytes the terminal could not decode) cannot be bound
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, int):
-        return -2**63 <= value < 2**63
-    return isinstance(value, float) and not math.isnan(value)
 
 
 def _token(db: sqlite3.Connection) -> tuple[str, int]:

@@ -9,7 +9,17 @@ from dataclasses import replace
 from workbench.models.backbones import get_backbone
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.studies.core import (
-    SCRATCH, Point, Study, StudyResult, Verdict, apart, base_run, difference, show, sign, spread_note,
+    SCRATCH,
+    Point,
+    Study,
+    StudyResult,
+    Verdict,
+    apart,
+    base_run,
+    difference,
+    show,
+    sign,
+    spread_note,
 )
 
 # --- Yosinski et al. 2014: how transferable are features, stage by stage ----------------------------

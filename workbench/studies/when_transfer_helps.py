@@ -11,7 +11,16 @@ from workbench.explorer.measure import imagenet_top1
 from workbench.models.backbones import get_backbone
 from workbench.spec.config import ComparisonConfig
 from workbench.studies.core import (
-    SCRATCH, Point, Study, StudyResult, Verdict, apart, base_run, difference, show, spread_note,
+    SCRATCH,
+    Point,
+    Study,
+    StudyResult,
+    Verdict,
+    apart,
+    base_run,
+    difference,
+    show,
+    spread_note,
 )
 
 # --- the data-size crossover --------------------------------------------------------------------

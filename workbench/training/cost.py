@@ -114,6 +114,24 @@ class CpuMeter:
         return own, min(1.0, others / ((wall1 - wall0) * self._cores))
 
 
+class BusyWatch:
+    """Other programs' share of the CPU over the last few seconds, known while a run trains (a record only
+    says it per epoch, once the epoch is over): for a progress line that warns as soon as it is true."""
+
+    def __init__(self, every_s: float = 2.0):
+        self.every_s = every_s
+        self.share: float | None = None  # over the latest window; None until one has passed
+        self._meter = CpuMeter()
+        self._since = time.perf_counter()
+
+    def poll(self) -> float | None:
+        """The share over the latest window of at least ``every_s`` seconds (cheap to call every step)."""
+        if time.perf_counter() - self._since >= self.every_s:
+            self.share = self._meter.lap()[1]
+            self._since = time.perf_counter()
+        return self.share
+
+
 class MemoryMeter:
     """Peak memory of the current run: CUDA max-allocated on GPU, peak RSS on CPU.
 

@@ -31,8 +31,10 @@ from workbench.store.runs import RunStore, new_id, now_iso
 from workbench.training.adabn import adapt_frozen_batchnorm
 from workbench.training.build import build_model, resolve_device
 from workbench.training.cost import CpuMeter, FlopMeter, MemoryMeter
-from workbench.training.feature_cache import FeatureCache
+from workbench.training.feature_cache import FeatureCache, cache_blocker
+from workbench.training.hooks import Hooks
 from workbench.training.optim import current_lrs, lr_factor, make_optimizer, set_lr_factor
+from workbench.training.progress import default_hooks
 from workbench.training.step import TrainStep, autocast
 
 EVAL_BATCH = 256
@@ -42,35 +44,25 @@ class StopRequested(Exception):
     """Raised inside the loop when a UI asks the run to stop; the run is saved as interrupted."""
 
 
-class Hooks:
-    """What a UI can listen to; every method is optional and cheap."""
-
-    def on_start(self, record: RunRecord, steps_per_epoch: int) -> None: ...
-
-    def on_step(self, record: RunRecord, epoch: int, step: int, loss: float) -> None: ...
-
-    def on_epoch(self, record: RunRecord) -> None: ...
-
-    def on_end(self, record: RunRecord) -> None: ...
-
-    def should_stop(self) -> bool:
-        return False
-
-
 def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBundle | None = None,
               role: str = "single", comparison_id: str | None = None, hooks: Hooks | None = None,
               save_checkpoint: bool = False) -> RunRecord:
-    """Train one model as ``config`` says and return its record (also saved in ``store``).
+    """Train one model as ``config`` says and return its record (also saved in ``store``); ``hooks`` hear its
+    progress (none given: a line under the notebook cell, in a notebook, else silence).
 
     ``save_checkpoint`` also keeps the trained weights in the run folder.
     """
     config.validate()
-    hooks, store, device = hooks or Hooks(), store or RunStore(), resolve_device(config.device)
-    data = data or load_data(config)
+    hooks, store, device = hooks or default_hooks(), store or RunStore(), resolve_device(config.device)
+    if data is None:
+        hooks.on_prepare("decoding images")
+        data = load_data(config)
+    hooks.on_prepare("building the network")
     model = build_model(config, data.num_classes, device, store)
     optimizer = make_optimizer(param_groups(model, config.lr, config.lr_backbone_mult, config.layer_decay),
                                config.optimizer, config.lr, config.weight_decay, config.momentum)
     step = TrainStep(model, optimizer, device, config.cpu_bf16)
+    hooks.on_prepare("preparing the images for the network")
     images = split_batches(config, data, device)
     steps_per_epoch = max(1, math.ceil(len(images["train"]) / config.batch_size))
     shuffle = torch.Generator().manual_seed(config.seed)
@@ -83,10 +75,16 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
     with _saved_whatever_happens(record, store, hooks, config):
         if config.bn_policy == "adapt":
             _adapt_batchnorm(record, model, images["train"], flops)
+        prepared_depth = None
         for epoch in range(1, config.epochs + 1):
             unfreeze_to(model, frozen_depth_at(epoch - 1, config.freeze_depth, config.unfreeze_every), optimizer,
                         config.lr, config.lr_backbone_mult, config.layer_decay)
             tally = Tally(epoch, started=time.perf_counter(), flops_before=flops.total)
+            if model.freeze_depth != prepared_depth:  # what a step runs changed: the cache and the FLOP count with it
+                prepared_depth = model.freeze_depth
+                hooks.on_prepare(f"epoch {epoch}: running the frozen stages once, to cache their output"
+                                 if cache_blocker(model, cache.enabled, cache.bn_policy, cache.augment) is None
+                                 else f"epoch {epoch}: first step, counting its FLOPs")
             inputs = cache.refresh(model, images, flops)
             _note_once(record, epoch, cache.note)
             train = inputs["train"]

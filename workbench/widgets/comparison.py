@@ -11,7 +11,8 @@ from workbench.core.errors import ConfigError
 from workbench.core.metrics import human_count
 from workbench.core.records import RunRecord
 from workbench.data.loading import suggested_datasets
-from workbench.experiments.comparisons import Comparison, configs_from_values, group_comparisons
+from workbench.experiments.comparisons import Comparison, group_comparisons
+from workbench.experiments.grids import configs_from_values
 from workbench.jobs.job import Job
 from workbench.models.backbones import get_backbone, list_backbones
 from workbench.models.weights.status import weights_status
@@ -139,6 +140,10 @@ class ComparisonPanel(JobPanel):
 
         self.counting = threading.Thread(target=count, daemon=True, name="count-classes")
         self.counting.start()
+
+    def _adopt(self, other: "ComparisonPanel") -> None:
+        self._live, self._summary = dict(other._live), other._summary
+        self._draw()
 
     def _clear(self) -> None:
         self.result, self._summary, self._live = None, None, {}

@@ -8,13 +8,9 @@ import plotly.graph_objects as go
 
 from workbench.core.metrics import ACCURACIES
 from workbench.core.records import RunRecord
-from workbench.experiments.comparisons import (
-    Comparison,
-    grid_configs,
-    group_comparisons,
-    parse_sweep_values,
-    sweep_points,
-)
+from workbench.experiments.comparisons import Comparison, group_comparisons
+from workbench.experiments.grids import grid_configs, parse_sweep_values
+from workbench.experiments.grouping import sweep_points
 from workbench.jobs.job import Job
 from workbench.present import plots
 from workbench.present.sweep_plots import sweep_heatmap
@@ -64,6 +60,10 @@ class SweepPanel(JobPanel):
         second = self.parameter2.value
         return grid_configs(self.base, self.parameter.value, parse_sweep_values(self.values.value, self.parameter.value),
                             second, parse_sweep_values(self.values2.value, second) if second else None)
+
+    def _adopt(self, other: "SweepPanel") -> None:
+        self._live, self.result = dict(other._live), list(other.result)
+        self._plot()
 
     def _clear(self) -> None:
         self.result, self.points, self._live = [], [], {}

@@ -20,7 +20,9 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 def figure_bundle(figure: go.Figure) -> dict:
     """The figure as JupyterLab's plotly renderer reads it (a few kB, no plotly.js inside)."""
-    title = ", ".join(a.text for a in figure.layout.annotations) or "figure"
+    title = (", ".join(a.text for a in figure.layout.annotations) or figure.layout.title.text
+             or ", ".join(axis.title.text for axis in (figure.layout.yaxis, figure.layout.yaxis2) if axis and axis.title.text)
+             or "figure")
     return {PLOTLY_MIME: {**json.loads(figure.to_json()), "config": {"displaylogo": False}},
             "text/plain": f"<plotly figure: {title}>"}
 
@@ -41,4 +43,6 @@ def cost_table_html(summary: dict) -> str:
     rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td></tr>"
                    for a, b, c in comparison_rows(summary))
     sentence = f"<p><b>{html.escape(verdict(summary.get('transfer'), summary.get('scratch')))}</b></p>"
-    return f"{sentence}<table><tr><th></th><th>transfer</th><th>scratch</th></tr>{rows}</table>"
+    busy = dict.fromkeys((summary.get(role) or {}).get("machine_busy") for role in ("transfer", "scratch"))
+    notes = "".join(f"<p style='color:#b35900'>⚠ {html.escape(note)}</p>" for note in busy if note)
+    return f"{sentence}{notes}<table><tr><th></th><th>transfer</th><th>scratch</th></tr>{rows}</table>"
