@@ -138,7 +138,11 @@ def test_eight_pages_share_the_server_k_at_a_time(classroom, tmp_path):
                 assert states == ["completed", "completed"], (owners[comparison_id], states)
 
         for i, page in enumerate(pages[1:], start=1):  # each page ends on its own finished comparison
-            page.get_by_role("button", name="runs as CSV").wait_for(timeout=120_000)
+            try:
+                page.get_by_role("button", name="runs as CSV").wait_for(timeout=120_000)
+            except Exception:
+                _shot(page, tmp_path, f"page-{i}-without-its-result")
+                raise
             shown = page.locator("[data-testid='stMain'] input[aria-label='comparison']").input_value()
             assert f"{1 + i % 3} epoch" in shown, (i, shown)
         board = pages[1]

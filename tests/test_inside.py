@@ -11,7 +11,7 @@ from PIL import Image
 from torch import nn
 
 from workbench.cli.main import main
-from workbench.core.errors import DataError, RunStoreError
+from workbench.core.errors import ConfigError, DataError, RunStoreError
 from workbench.core.records import RunRecord
 from workbench.experiments.runner import run_comparison
 from workbench.inside import features, filters, gradcam, mistakes, movement, photo
@@ -265,7 +265,7 @@ def test_pruning_keeps_the_newest_comparisons_weights_and_every_record(tmp_path,
     assert kept == {"alone", "source", "new"}
     assert len(store.scan()[0]) == 5
     monkeypatch.setenv("WORKBENCH_KEEP_CHECKPOINTS", "lots")
-    with pytest.raises(RunStoreError, match="WORKBENCH_KEEP_CHECKPOINTS"):
+    with pytest.raises(ConfigError, match="WORKBENCH_KEEP_CHECKPOINTS"):
         store.prune_checkpoints()
 
 

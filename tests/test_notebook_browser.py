@@ -110,7 +110,7 @@ def test_the_panel_lives_in_jupyterlab_progress_stop_and_reload(lab, tmp_path):
 
         clicked = time.monotonic()
         long.get_by_role("button", name="Stop").click()
-        long.locator(".widget-html-content", has_text="stopped").wait_for(timeout=30_000)
+        long.locator(".widget-html-content", has_text="stopped").first.wait_for(timeout=30_000)
         stop_latency = time.monotonic() - clicked
         page.wait_for_function(KERNEL_IDLE, timeout=30_000)  # and the waiting cell finished
         assert long.locator(POINTS).count() > 0  # the stopped run's curves stay drawn

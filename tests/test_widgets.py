@@ -243,24 +243,25 @@ def test_a_panel_made_again_with_the_same_settings_takes_over_the_run_still_trai
     assert again.job.state == "interrupted" and not again.run.disabled
 
 
-def test_a_waiting_cell_ends_when_its_page_is_reloaded_and_the_run_goes_on(store, monkeypatch):
-    """A reloaded page's widget manager opens a new control channel; the cell waiting on the old page ends with
-    PageReloaded (so the kernel is free for the cell to be run again) and the run keeps training."""
+def test_a_waiting_cell_ends_when_its_page_is_reloaded_and_the_run_goes_on(store):
+    """A reloaded page's connection asks for the kernel's info; the cell waiting on the old page ends with
+    PageReloaded (so the kernel is free for the cell to be run again) and the run keeps training. The old page's
+    own reconnection (same session) does not count."""
     import asyncio
 
-    import ipywidgets
-
+    from workbench.widgets import job_panel
     from workbench.widgets.job_panel import PageReloaded
 
-    monkeypatch.setattr(ipywidgets.Widget, "_control_comm", object(), raising=False)  # the page that ran the cell
     panel = ComparisonPanel(store, **{**TINY, "epochs": 200})
     panel.run.click()
 
     async def wait_and_reload():
         waiting = asyncio.ensure_future(panel.finished())
         await asyncio.sleep(0.5)
+        job_panel._CLIENTS.append("")  # the same session as the waiting cell's (no kernel here: "")
+        await asyncio.sleep(0.5)
         assert not waiting.done()
-        ipywidgets.Widget._control_comm = object()  # F5: the new page connects
+        job_panel._CLIENTS.append("a-new-page")  # F5: the new page connects
         return await asyncio.wait_for(waiting, 5)
 
     with pytest.raises(PageReloaded, match="run this cell again"):

@@ -29,9 +29,9 @@ from workbench.core.settings import runs_dir, teacher_secret
 from workbench.dashboard.class_board import class_board, queue_panel
 from workbench.dashboard.explorer import explorer_tab
 from workbench.dashboard.inside import inside_tab
-from workbench.dashboard.owners import browser_token, page_claims, teacher_admitted
+from workbench.dashboard.owners import browser_token, page_claims, remember_in_browser, teacher_admitted
 from workbench.dashboard.sidebar import follow, restore, sidebar
-from workbench.dashboard.views import compare_runs, pick_comparison, progress, show_comparison, sweep_so_far
+from workbench.dashboard.views import PICKED, compare_runs, pick_comparison, progress, show_comparison, sweep_so_far
 from workbench.data.roots import DataRoots
 from workbench.experiments.comparisons import group_comparisons
 from workbench.jobs.board import JobBoard
@@ -51,6 +51,7 @@ TABS = ("Transfer vs scratch", "Compare runs", "Class board", "Inside the networ
 # At 1280x800 Streamlit's own top margins (6rem above the page, a sidebar header for a logo) and a 2.75rem title
 # pushed the live chart's axis and legend below the fold; a fixed stylesheet, no user text in it.
 COMPACT = """<style>
+[data-testid="stHeader"] { background: transparent; }
 [data-testid="stMainBlockContainer"] { padding-top: 1.2rem; padding-bottom: 2rem; }
 [data-testid="stSidebarHeader"] { height: 2rem; padding-top: 0.5rem; padding-bottom: 0; }
 [data-testid="stSidebarUserContent"] { padding-top: 0.25rem; }
@@ -181,6 +182,11 @@ def watch(store: RunStore, board: JobBoard, page: str) -> None:
 
 
 def main() -> None:
+    page()
+    remember_in_browser()  # last, so that no element above it moves between runs
+
+
+def page() -> None:
     st.set_page_config(page_title="Transfer Workbench", layout="wide")
     st.html(COMPACT)
     server = server_options()
@@ -235,12 +241,13 @@ def main() -> None:
     @st.fragment(run_every=refresh_every(mine, first_epoch_due, board, server.teacher) if mine else None)
     def transfer_vs_scratch() -> None:
         job = board.active(owner)
+        latest = job or board.latest(owner)
         comparisons = recorded
-        if job is not None:
-            comparisons = {**recorded, **group_comparisons(job_records(store, job))}
-            comparisons = {c: comparisons[c] for c in [*reversed(job.comparison_ids), *recorded] if c in comparisons}
+        if latest is not None:  # read from its own records too: the run folder's view can lag a job that just ended
+            comparisons = {**recorded, **group_comparisons(job_records(store, latest))}
+            comparisons = {c: comparisons[c] for c in [*reversed(latest.comparison_ids), *recorded] if c in comparisons}
         sweep_so_far(job, comparisons)
-        comparison = pick_comparison(comparisons, job or board.latest(owner))
+        comparison = pick_comparison(comparisons, latest)
         if shown and comparison is not None and comparison.comparison_id != shown[0]:
             st.rerun()  # another comparison picked: the whole page, so that "Inside the networks" follows it
         if comparison is not None:  # the live view stays light: the browser and this server share the CPU with training
@@ -249,7 +256,7 @@ def main() -> None:
     if curves.open is not False:
         with curves:
             transfer_vs_scratch()
-    shown.append(st.session_state.get("chosen") or "")
+    shown.append(st.session_state.get(PICKED) or "")
     chosen = recorded.get(shown[0])
     if history.open:
         with history:

@@ -120,5 +120,6 @@ def _board(comparisons: dict[str, Comparison], owners: dict[str, dict]) -> None:
                      "comparison": comparison_label(comparison)})
     table = pd.DataFrame(rows).sort_values(["who", "comparison"], kind="stable")
     st.subheader("by person")
-    st.dataframe(table, hide_index=True, placeholder="no result", column_config={  # stopped or training: not 'None'
+    st.dataframe(table, hide_index=True, placeholder="no result", height=35 * (min(len(table), 40) + 1) + 3,
+                 column_config={  # stopped or training: not 'None'
         role: st.column_config.NumberColumn(role, format="percent") for role in ("transfer", "scratch")})

@@ -47,6 +47,7 @@ def explorer_tab() -> None:
         return
     st.plotly_chart(backbone_chart(rows, x=x), key="explorer-chart")
     header, cells = table_cells(rows)
-    st.dataframe([dict(zip(header, line)) for line in cells], hide_index=True)
+    st.dataframe([dict(zip(header, line)) for line in cells], hide_index=True,
+                 height=35 * (len(cells) + 1) + 3)  # every backbone in view: no scroll bar inside the table
     for line in notes(rows):
         st.caption(line)

@@ -48,17 +48,15 @@ def _mistakes(root: str, networks: Networks) -> None:
 
     predictions = _result(root, networks.comparison_id, "mistakes")
     classes = networks.classes
-    role = st.radio("network", ROLES, horizontal=True, key="inside-mistakes-role")
-    left, middle = st.columns(2)
-    true = left.selectbox("true class", [ANY, *classes], key="inside-true")
-    predicted = middle.selectbox("predicted as", [ANY, *classes], key="inside-predicted")
-    st.caption("pick a cell of the confusion matrix; 'any' and 'any' shows every mistake")
-    chart, gallery = st.columns([1, 2])
+    chart, picks = st.columns([3, 2])  # the matrix beside what picks its cell; the gallery below, full width
+    role = picks.radio("network", ROLES, horizontal=True, key="inside-mistakes-role")
+    true = picks.selectbox("true class", [ANY, *classes], key="inside-true")
+    predicted = picks.selectbox("predicted as", [ANY, *classes], key="inside-predicted")
+    picks.caption("pick a cell of the confusion matrix; 'any' and 'any' shows every mistake")
     chart.plotly_chart(plots.confusion_heatmap(predictions[role].confusion(len(classes)), classes, role),
                        key="inside-confusion")
-    gallery.plotly_chart(cell_gallery(networks, predictions[role], role,
-                                      None if true == ANY else classes.index(true),
-                                      None if predicted == ANY else classes.index(predicted)), key="inside-cell")
+    st.plotly_chart(cell_gallery(networks, predictions[role], role, None if true == ANY else classes.index(true),
+                                 None if predicted == ANY else classes.index(predicted)), key="inside-cell")
 
 
 def _photo(networks: Networks) -> None:
@@ -113,7 +111,7 @@ def inside_tab(store: RunStore, comparison: Comparison | None) -> None:
     for name in ("movement", "filters", "features", "gradcam"):
         with tabs[name]:
             result = _result(root, comparison_id, name)
-            st.text("\n".join(VIEWS[name].describe(result)))
+            st.code("\n".join(VIEWS[name].describe(result)), language=None)  # a fixed-width table: its columns align
             _show(VIEWS[name].draw(networks, result), f"inside-{name}")
     with tabs["mistakes"]:
         _mistakes(root, networks)

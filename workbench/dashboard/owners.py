@@ -39,22 +39,24 @@ def sent_cookie(name: str) -> str:
     return value if isinstance(value, str) else ""  # (a page run by AppTest has no browser)
 
 
-def keep_in_browser(name: str, value: str) -> None:
-    """Write a cookie (sent with this server's every later connection); drawn until the browser sends it back."""
-    if sent_cookie(name) == value:
-        return
-    st.html(f"<script>document.cookie = '{name}={value}; path=/; max-age={_KEPT_DAYS * 86400}; "
-            f"SameSite=Strict';</script>", unsafe_allow_javascript=True)  # name and value: [A-Za-z0-9_-] only
+def remember_in_browser() -> None:
+    """Write this page's owner token and teacher key into cookies, sent with every later connection to this
+    server. Drawn last on the page (a tiny script element), on every run until the browser sends them back, so
+    that nothing above it moves between runs."""
+    kept = {OWNER_COOKIE: st.session_state.get("_owner_token"), TEACHER_COOKIE: st.session_state.get("_teacher_key")}
+    lines = [f"document.cookie = '{name}={value}; path=/; max-age={_KEPT_DAYS * 86400}; SameSite=Strict';"
+             for name, value in kept.items() if value and sent_cookie(name) != value]  # [A-Za-z0-9_-] only
+    if lines:
+        st.html(f"<script>{' '.join(lines)}</script>", unsafe_allow_javascript=True)
 
 
 def browser_token() -> str:
-    """This browser's owner token: the cookie it sent, else a new one (written into the cookie)."""
+    """This browser's owner token: the cookie it sent, else a new one (`remember_in_browser` writes it)."""
     token = st.session_state.get("_owner_token")
     if token is None:
         sent = sent_cookie(OWNER_COOKIE)
         token = sent if _TOKEN.fullmatch(sent) else secrets.token_urlsafe(24)
         st.session_state["_owner_token"] = token
-    keep_in_browser(OWNER_COOKIE, token)
     return token
 
 
@@ -92,7 +94,6 @@ def teacher_admitted(secret: str) -> bool:
     key = _digest(secret, "teacher")
     if st.session_state.get("_teacher_key") == key or hmac.compare_digest(sent_cookie(TEACHER_COOKIE), key):
         st.session_state["_teacher_key"] = key
-        keep_in_browser(TEACHER_COOKIE, key)
         return True
     st.info("This teacher page is open to the network: type the teacher secret (printed where the server started). "
             "This browser then keeps it.")
@@ -100,6 +101,6 @@ def teacher_admitted(secret: str) -> bool:
     if typed:
         if hmac.compare_digest(_digest(typed, "teacher"), key):
             st.session_state["_teacher_key"] = key
-            st.rerun()  # the page without the form; the next run writes the cookie
+            st.rerun()  # the page without the form, and the cookie written at its end
         st.error("that is not the teacher secret")
     return False

@@ -14,6 +14,7 @@ import streamlit as st
 
 from workbench.core.errors import DataError, WorkbenchError
 from workbench.dashboard.text import plain
+from workbench.dashboard.views import PICKED
 from workbench.data.loading import list_datasets, suggested_datasets
 from workbench.data.roots import DataRoots, folder_argument
 from workbench.experiments.grids import configs_from_values
@@ -85,7 +86,8 @@ def control(o: Option, backbone: str, where):
             return where.radio(o.label, choices, key=o.name, help=o.help, horizontal=True)
         if o.name == "backbone":  # which ones train offline, in the list itself
             return where.selectbox(o.label, choices, key=o.name, help=o.help,
-                                   format_func=lambda name: get_backbone(name).label())
+                                   format_func=lambda name: f"{name} · "
+                                   + ("offline" if weights_status(name)[0] else "download"))
         return where.selectbox(o.label, choices, key=o.name, help=o.help)
     if o.kind in ("int", "float"):
         return _number(o, *o.bounds(backbone), where, backbone)
@@ -251,7 +253,7 @@ def launch(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None
 def follow(job: Job) -> None:
     """Show this job's comparison now, and the next one of a sweep as it starts, until the person picks another."""
     st.session_state["following"] = job.comparison_ids[0]
-    st.session_state["chosen"] = job.comparison_ids[0]
+    st.session_state["chosen"] = st.session_state[PICKED] = job.comparison_ids[0]
 
 
 def restore(board: JobBoard, owner: str) -> None:

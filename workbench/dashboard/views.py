@@ -55,6 +55,9 @@ def sweep_so_far(job: Job | None, comparisons: dict[str, Comparison]) -> None:
         st.plotly_chart(plots.sweep_curve(points, job.sweep), key="sweep-live")
 
 
+PICKED = "picked_comparison"  # the comparison this page shows, kept while the picker is not drawn
+
+
 def _stop_following() -> None:
     st.session_state["following"] = None
 
@@ -72,10 +75,13 @@ def pick_comparison(comparisons: dict[str, Comparison], job: Job | None) -> Comp
     following = st.session_state.get("following")
     if job is not None and following in job.comparison_ids:
         st.session_state["chosen"] = st.session_state["following"] = job.current_comparison
-    if st.session_state.get("chosen") not in ids:
-        st.session_state["chosen"] = ids[0]
+    # The picker is drawn only while its tab is open, and Streamlit forgets a widget's value in a run that does not
+    # draw it: the choice is also kept under a key of its own, for the other tabs and the way back.
+    remembered = st.session_state.get("chosen") or st.session_state.get(PICKED)
+    st.session_state["chosen"] = remembered if remembered in ids else ids[0]
     chosen = st.selectbox("comparison", ids, key="chosen", on_change=_stop_following,
                           format_func=lambda c: comparison_label(comparisons.get(c) or Comparison(c, None)))
+    st.session_state[PICKED] = chosen
     return comparisons.get(chosen) or Comparison(chosen, None)
 
 

@@ -53,8 +53,9 @@ def _mosaic(filters: np.ndarray, zoom: int = 6) -> np.ndarray:
 
 def filters_figure(filters: dict[str, np.ndarray]) -> go.Figure:
     """First-layer filters of each network side by side (mid-grey is zero)."""
-    fig = image_grid(torch.stack([_mosaic(f) for f in filters.values()]), list(filters), columns=len(filters))
-    fig.update_layout(height=380, title="First-layer filters (each scaled on its own; grey = 0)", margin=MARGIN)
+    fig = image_grid(torch.stack([_mosaic(f) for f in filters.values()]), list(filters), columns=len(filters),
+                     title="First-layer filters (each scaled on its own; grey = 0)")
+    fig.update_layout(height=380)
     return fig
 
 
@@ -97,11 +98,9 @@ def gradcam_grid(view: WhereItLooks, classes: list[str]) -> go.Figure:
     labels = [f"true {classes[t]}" for t in view.labels]
     for role in view.heatmaps:
         labels += [f"{role}: {classes[p]} {c:.0%}" for p, c in zip(view.predicted[role], view.confidence[role])]
-    fig = image_grid(torch.cat(rows), labels, columns=len(view.labels))
     grid = "x".join(map(str, view.grid))
-    fig.update_layout(title=f"Where each network looks (Grad-CAM on a {grid} grid; red = evidence for its prediction)",
-                      margin=MARGIN, height=fig.layout.height + 30)
-    return fig
+    return image_grid(torch.cat(rows), labels, columns=len(view.labels),
+                      title=f"Where each network looks (Grad-CAM on a {grid} grid; red = evidence for its prediction)")
 
 
 def mistake_gallery(images: torch.Tensor, predictions: Predictions, indices: list[int], classes: list[str],
@@ -115,10 +114,8 @@ def mistake_gallery(images: torch.Tensor, predictions: Predictions, indices: lis
         return fig
     labels = [f"{classes[int(predictions.predicted[i])]} {float(predictions.confidence[i]):.0%}<br>"
               f"true {classes[int(predictions.labels[i])]}" for i in shown]
-    fig = image_grid(images[shown], labels, columns=min(8, len(shown)))
     more = f" (first {limit} of {len(indices)})" if len(indices) > limit else f" ({len(indices)})"
-    fig.update_layout(title=html.escape(title) + more, margin=MARGIN, height=fig.layout.height + 40)
-    return fig
+    return image_grid(images[shown], labels, columns=min(8, len(shown)), title=html.escape(title) + more)
 
 
 def photo_figure(view: PhotoView) -> go.Figure:
@@ -126,16 +123,20 @@ def photo_figure(view: PhotoView) -> go.Figure:
     roles = list(view.top)
     pictures = [view.image[None]] + [overlay(view.image[None], view.heatmaps[role][None]) for role in roles]
     titles = ["your photo"] + [f"{role}: {view.top[role][0][0]}" for role in roles] + ["top classes"]
-    fig = make_subplots(rows=1, cols=len(pictures) + 1, subplot_titles=titles, horizontal_spacing=0.05)
+    fig = make_subplots(rows=1, cols=len(pictures) + 1, subplot_titles=titles, horizontal_spacing=0.04,
+                        column_widths=[1] * len(pictures) + [1.7])
     for col, picture in enumerate(pictures, start=1):
         fig.add_trace(go.Image(z=picture[0].permute(1, 2, 0).numpy()), row=1, col=col)
         fig.update_xaxes(visible=False, row=1, col=col)
         fig.update_yaxes(visible=False, row=1, col=col)
     for role in roles:
         top = view.top[role][::-1]
+        # The class names are written on the bars: as tick labels they ran over the picture beside the chart.
         fig.add_trace(go.Bar(x=[p for _, p in top], y=[c for c, _ in top], orientation="h", name=role,
-                             marker_color=COLORS.get(role)), row=1, col=len(pictures) + 1)
-    fig.update_xaxes(tickformat=".0%", range=[0, 1], row=1, col=len(pictures) + 1)
-    fig.update_yaxes(automargin=True, row=1, col=len(pictures) + 1)  # long class names stay readable
+                             marker_color=COLORS.get(role), text=[f"{c} {p:.0%}" for c, p in top],
+                             textposition="outside", cliponaxis=False, textfont={"size": 10}),
+                      row=1, col=len(pictures) + 1)
+    fig.update_xaxes(tickformat=".0%", range=[0, 2.2], tickvals=[0, 0.5, 1], row=1, col=len(pictures) + 1)
+    fig.update_yaxes(showticklabels=False, row=1, col=len(pictures) + 1)
     fig.update_layout(barmode="group", height=300, margin=MARGIN, legend={"orientation": "h", "y": -0.15})
     return fig

@@ -129,17 +129,45 @@ def imagenet_predictions(predictions: dict[str, list[tuple[str, float]]]) -> go.
     return fig
 
 
-def image_grid(images, labels: list[str], columns: int = 8) -> go.Figure:
-    """A few uint8 (N, 3, H, W) images with their labels, to look at the data before training on it."""
+LABEL_CHARS = 17  # what fits over an image of a grid eight wide in an 800 px chart, at 10 px type
+
+
+def fit_label(label: str, width: int = LABEL_CHARS) -> str:
+    """A label cut to lines that fit over its image: 'transfer: immunohistochemistry 100%' overlapped its
+    neighbours; now 'transfer:<br>immunohistoche… 100%'. Lines break at '<br>' and after ': '; a word too long
+    for a line keeps its start."""
+    lines = []
+    for line in label.replace(": ", ":<br>").split("<br>"):
+        words, current = [], ""
+        for word in line.split(" "):
+            if len(word) > width - 5:
+                word = word[:width - 6] + "…"
+            if current and len(current) + 1 + len(word) > width:
+                words.append(current)
+                current = word
+            else:
+                current = f"{current} {word}".strip()
+        lines += [*words, current]
+    return "<br>".join(lines)
+
+
+def image_grid(images, labels: list[str], columns: int = 8, title: str | None = None) -> go.Figure:
+    """A few uint8 (N, 3, H, W) images with their labels (cut to fit, `fit_label`), and an optional title above."""
     count = len(labels)
     rows = max(1, -(-count // columns))
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=labels, horizontal_spacing=0.01, vertical_spacing=0.08)
+    labels = [fit_label(label) if columns > 3 else label for label in labels]
+    lines = max((label.count("<br>") + 1 for label in labels), default=1)
+    label_px = 13 * lines
+    height = rows * (110 + label_px) + 20 + label_px + (30 if title else 0)
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=labels, horizontal_spacing=0.01,
+                        vertical_spacing=min(0.3, (label_px + 8) / height))
     for i in range(count):
         fig.add_trace(go.Image(z=images[i].permute(1, 2, 0).numpy()), row=i // columns + 1, col=i % columns + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_annotations(font_size=10)
-    fig.update_layout(height=130 * rows + 40, margin={"t": 30, "b": 10, "l": 10, "r": 10})
+    fig.update_layout(height=height, margin={"t": label_px + 8 + (30 if title else 0), "b": 10, "l": 10, "r": 10},
+                      title={"text": title, "y": 1, "yanchor": "top", "pad": {"t": 8}} if title else None)
     return fig
 
 
@@ -174,10 +202,20 @@ def sweep_curve(points: list[dict], parameter: str, metric: str = "test_acc") ->
 
 
 def confusion_heatmap(confusion: list[list[int]], classes: list[str], title: str = "") -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=confusion, x=classes, y=classes, colorscale="Blues", text=confusion,
-                               texttemplate="%{text}", showscale=False))
-    fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
-                      height=320, margin={"t": 40, "b": 40, "l": 60, "r": 20})
+    """Counts of (true, predicted) test images; every class named on both axes (long names cut, whole on hover), cells
+    at least 26 px, so that a count stays readable beside 'immunohistochemistry'."""
+    short = [name if len(name) <= 12 else name[:11] + "…" for name in classes]
+    if len(set(short)) < len(short):  # two names alike in their first letters: whole names, not one cell for both
+        short = list(classes)
+    fig = go.Figure(go.Heatmap(z=confusion, x=short, y=short, colorscale="Blues", text=confusion, texttemplate="%{text}",
+                               textfont={"size": 12}, showscale=False, customdata=[[(t, p) for p in classes]
+                                                                                    for t in classes],
+                               hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{z}<extra></extra>"))
+    side = max(26 * len(classes), 200)
+    fig.update_layout(title=title, yaxis_autorange="reversed", height=side + 150,
+                      xaxis={"title": "predicted", "tickangle": -45, "type": "category", "automargin": True},
+                      yaxis={"title": "true", "type": "category", "automargin": True},
+                      margin={"t": 40, "b": 20, "l": 20, "r": 20})
     return fig
 
 

@@ -21,7 +21,7 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 def figure_bundle(figure: go.Figure) -> dict:
     """The figure as JupyterLab's plotly renderer reads it (a few kB, no plotly.js inside)."""
     title = (", ".join(a.text for a in figure.layout.annotations) or figure.layout.title.text
-             or ", ".join(axis.title.text for axis in (figure.layout.yaxis, figure.layout.yaxis2) if axis and axis.title.text)
+             or ", ".join(axis.title.text for axis in figure.select_yaxes() if axis.title.text)
              or "figure")
     return {PLOTLY_MIME: {**json.loads(figure.to_json()), "config": {"displaylogo": False}},
             "text/plain": f"<plotly figure: {title}>"}
