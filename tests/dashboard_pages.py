@@ -111,10 +111,17 @@ def open_teacher_page(page, server: Server, timeout_ms: int = 120_000) -> None:
     secret = page.get_by_label("teacher secret")
     queue = page.get_by_text("teacher mode")
     secret.or_(queue).first.wait_for(timeout=timeout_ms)
+    kept = {"workbench_owner"}
     if secret.count():
         secret.fill(server.secret())
         secret.press("Enter")
+        kept.add("workbench_teacher")
     queue.first.wait_for(timeout=timeout_ms)
+    deadline = time.monotonic() + timeout_ms / 1000  # the page writes its cookies last, when the whole page is drawn
+    while not kept <= {c["name"] for c in page.context.cookies()}:
+        if time.monotonic() > deadline:
+            raise AssertionError("the teacher page kept no cookie")
+        page.wait_for_timeout(200)
 
 
 def teacher_stop(page, who: str, timeout_ms: int = 60_000) -> None:

@@ -12,13 +12,13 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from workbench.core import network
 from workbench.core.metrics import METRICS
 from workbench.dashboard.text import plain
 from workbench.experiments.comparisons import group_comparisons
 from workbench.jobs.queue import JobQueue
 from workbench.models.backbones import get_backbone
 from workbench.present.report import comparison_rows
-from workbench.core import network
 from workbench.store.runs import RunStore
 
 DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")

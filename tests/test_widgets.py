@@ -249,8 +249,8 @@ def test_a_waiting_cell_ends_when_its_page_is_reloaded_and_the_run_goes_on(store
     own reconnection (same session) does not count."""
     import asyncio
 
-    from workbench.widgets import job_panel
-    from workbench.widgets.job_panel import PageReloaded
+    from workbench.widgets import kernel
+    from workbench.widgets.kernel import PageReloaded
 
     panel = ComparisonPanel(store, **{**TINY, "epochs": 200})
     panel.run.click()
@@ -258,10 +258,10 @@ def test_a_waiting_cell_ends_when_its_page_is_reloaded_and_the_run_goes_on(store
     async def wait_and_reload():
         waiting = asyncio.ensure_future(panel.finished())
         await asyncio.sleep(0.5)
-        job_panel._CLIENTS.append("")  # the same session as the waiting cell's (no kernel here: "")
+        kernel.CLIENTS.append("")  # the same session as the waiting cell's (no kernel here: "")
         await asyncio.sleep(0.5)
         assert not waiting.done()
-        job_panel._CLIENTS.append("a-new-page")  # F5: the new page connects
+        kernel.CLIENTS.append("a-new-page")  # F5: the new page connects
         return await asyncio.wait_for(waiting, 5)
 
     with pytest.raises(PageReloaded, match="run this cell again"):
@@ -276,14 +276,14 @@ def test_in_voila_a_cell_does_not_train_and_leaves_no_copies(store, monkeypatch)
     final copies showed every chart twice. In an app a run starts when a visitor presses Run."""
     import asyncio
 
-    import workbench.widgets.job_panel as job_panel
+    from workbench.widgets import job_panel, kernel
 
     monkeypatch.setenv("VOILA_KERNEL_ID", "k")
     panel = ComparisonPanel(store, **TINY)
     panel.run.click()  # from the cell
     assert panel.job is None and "press <b>Run</b>" in panel.status.value
     asyncio.run(panel.finished())  # returns at once: nothing to wait for
-    monkeypatch.setattr(job_panel, "_clicked_in_page", lambda: True)
+    monkeypatch.setattr(kernel, "clicked_in_page", lambda: True)
     panel.run.click()  # a visitor's click
     assert panel.job is not None
     panel.wait()

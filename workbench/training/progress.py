@@ -97,7 +97,8 @@ class CellLine(Hooks):
     def on_step(self, record: RunRecord, epoch: int, step: int, loss: float) -> None:
         done = ((epoch - 1) * self.steps + step) / max(1, self.steps * self.epochs)
         filled = round(BAR * done)
-        self._say(f"{'█' * filled}{'░' * (BAR - filled)} epoch {epoch}/{self.epochs}, step {step}/{self.steps}")
+        self._say(f"{'█' * filled}{'░' * (BAR - filled)} epoch {epoch}/{self.epochs}, step {step}/{self.steps}",
+                  now=step == 1)  # each epoch's first step always shows: a fast epoch still moves the line
 
     def on_epoch(self, record: RunRecord) -> None:
         last = record.epochs[-1]

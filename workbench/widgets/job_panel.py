@@ -12,13 +12,7 @@ are: after a page reload they are the only ones a running cell can still reach.
 Layout: Run, Stop and the progress bar on top, the status line, then the results (curves, table), then
 the settings in an accordion, open until the first Run: what a run shows is never below the controls.
 
-A page reloaded without saving (F5) comes back without the cell's outputs, and a cell that still waits
-would hold the kernel (status "Unknown", every other cell queued) until the run ends. So a waiting cell
-notices the new page (its connection asks for the kernel's info, and ipykernel's shell router sees that
-request before the busy cell holds it back) and ends at once with `PageReloaded`, which also cancels the
-rest of the old page's Run All; the run goes on in its thread. Running the cell again makes a panel with the
-same settings, which takes over the run still training in this kernel: its progress, curves so far and every
-epoch after, and its final outputs.
+A page reloaded without saving (F5) is noticed by `workbench.widgets.kernel`.
 
 In Voilà (a notebook served as an app) a cell's ``run.click()`` trains nothing: a run starts when a
 visitor presses Run, and no plain copies are left (nothing is saved, they would show everything twice).
@@ -44,6 +38,8 @@ from workbench.jobs.job import Job
 from workbench.spec.config import ComparisonConfig
 from workbench.spec.preflight import preflight
 from workbench.store.runs import RunStore
+from workbench.widgets import kernel
+from workbench.widgets.kernel import PageReloaded
 
 TICK_S = 0.5  # how often the follower updates progress and status
 POLL_S = 0.1  # how often a waiting cell looks whether the run ended
@@ -60,64 +56,8 @@ FULL_HEIGHT = """<style>
 _LIVE: dict[tuple, "JobPanel"] = {}  # the panel following each job still training in this kernel, by its settings
 
 
-class PageReloaded(RuntimeError):
-    """A cell waiting for a panel's run ended because its page was reloaded; the run goes on."""
-
-
 def _error(message: str) -> str:
     return f"<span style='color:#b00'>error: {html.escape(message)}</span>"
-
-
-_CLIENTS: list[str] = []  # the client session of each connection that asked for the kernel's info, in order
-_WATCHING: list[bool] = []  # whether the shell router is watched (set once)
-
-
-def _watch_clients() -> bool:
-    """Note every connection to this kernel as it comes, also while a cell waits: a page's connection first asks
-    for the kernel's info, and ipykernel 7 routes each shell message on a thread of its own before the busy cell's
-    lock holds it back. Elsewhere (another kernel, an older ipykernel) nothing is watched: a reload then frees the
-    kernel only when the run ends, as before."""
-    if _WATCHING:
-        return _WATCHING[0]
-    kernel = getattr(get_ipython(), "kernel", None)
-    stream, thread = getattr(kernel, "shell_stream", None), getattr(kernel, "shell_channel_thread", None)
-    route = getattr(kernel, "shell_channel_thread_main", None)
-    if stream is None or thread is None or route is None or not hasattr(thread, "io_loop"):
-        _WATCHING.append(False)
-        return False
-
-    async def watched(message):
-        try:
-            _, frames = kernel.session.feed_identities(message, copy=False)
-            header = kernel.session.deserialize(frames, content=False, copy=False)["header"]
-            if header.get("msg_type") == "kernel_info_request":
-                _CLIENTS.append(header.get("session", ""))
-        except Exception:  # noqa: BLE001 - a message the router will judge itself
-            pass
-        return await route(message)
-
-    thread.io_loop.add_callback(stream.on_recv, watched, copy=False)
-    _WATCHING.append(True)
-    return True
-
-
-def _new_client(since: int, own: str) -> bool:
-    """Whether a connection other than the waiting cell's own page's has asked for the kernel's info since ``since``
-    (a reload, or the notebook opened in another tab; a page's own reconnection keeps its session)."""
-    return any(session != own for session in _CLIENTS[since:])
-
-
-def _clicked_in_page() -> bool:
-    """Whether the code running now answers a widget message from a page (a person pressed the button), not a cell."""
-    shell = get_ipython()
-    kernel = getattr(shell, "kernel", None)
-    if kernel is None:
-        return False
-    try:
-        parent = kernel.get_parent("shell")
-    except TypeError:  # an ipykernel without channels
-        parent = kernel.get_parent()
-    return (parent or {}).get("header", {}).get("msg_type") in ("comm_msg", "comm_open")
 
 
 class JobPanel(w.VBox):
@@ -193,7 +133,7 @@ class JobPanel(w.VBox):
     def _start(self) -> None:
         if self._follower is not None and self._follower.is_alive():
             return
-        if in_voila() and not _clicked_in_page():
+        if in_voila() and not kernel.clicked_in_page():
             self.status.value = "press <b>Run</b> to train (in this app nothing trains until asked)"
             return
         try:
@@ -273,12 +213,12 @@ class JobPanel(w.VBox):
 
         Raises `PageReloaded` when the page is reloaded meanwhile: the run goes on, and running the cell again
         shows it (see the module's docstring)."""
-        _watch_clients()
-        since = len(_CLIENTS)
+        kernel.watch_clients()
+        since = len(kernel.CLIENTS)
         own = (getattr(get_ipython(), "parent_header", None) or {}).get("header", {}).get("session", "")
         try:
             while self._follower is not None and self._follower.is_alive():
-                if _new_client(since, own):
+                if kernel.new_client(since, own):
                     raise PageReloaded("the page was reloaded while this cell waited; the run goes on in the "
                                        "background: run this cell again to see it")
                 await asyncio.sleep(POLL_S)
