@@ -78,7 +78,15 @@ def main(argv: list[str] | None = None) -> int:
             for i, page in enumerate(pages):
                 clicked = time.monotonic()
                 page.get_by_role("button", name="Launch").click()
-                page.locator("[data-testid='stProgress']").first.wait_for(timeout=300_000)
+                # its job in the line or training, or, on a loaded server, already ended with its results shown
+                shown = page.locator("[data-testid='stProgress']").or_(page.get_by_role("button", name="runs as CSV"))
+                try:
+                    shown.first.wait_for(timeout=300_000)
+                except Exception:
+                    shot = Path(tempfile.gettempdir()) / f"classroom-page-{i}.png"
+                    page.screenshot(path=str(shot), full_page=True)
+                    print(f"page {i}: nothing shown {time.monotonic() - clicked:.0f} s after Launch; see {shot}")
+                    raise
                 queued.append(time.monotonic() - clicked)
             print(f"{args.pages} launches, click to queued: {_spread(queued)}", flush=True)
             pages[0].get_by_text(re.compile(rf"epoch \d+/{LONG}")).first.wait_for(timeout=600_000)

@@ -38,6 +38,15 @@ def answers(url: str, process: subprocess.Popen, seconds: float, body: bytes | N
     return False
 
 
+def stop(process: subprocess.Popen) -> None:
+    """Ask a server to end; kill it if it has not within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @contextlib.contextmanager
 def jupyter_lab(folder: Path, env: dict[str, str]) -> Iterator[str]:
     """`jupyter lab` on a loopback port serving ``folder``, with the server's log in folder/lab.log.
@@ -65,9 +74,5 @@ def jupyter_lab(folder: Path, env: dict[str, str]) -> Iterator[str]:
                 raise RuntimeError(f"jupyter lab did not start: {(folder / 'lab.log').read_text()[-2000:]}")
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
 

@@ -13,7 +13,7 @@ import time
 
 import nbformat
 import pytest
-from servers import KERNEL_IDLE, free_port, jupyter_lab
+from servers import KERNEL_IDLE, free_port, jupyter_lab, stop
 from test_browser import ARGS, CHROMIUM, playwright, pytestmark  # noqa: F401 - the same skip
 
 TINY = "dataset='digits:0-2', train_per_class=4, image_size=32"
@@ -144,11 +144,7 @@ def voila(tmp_path):
             time.sleep(0.5)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def test_in_voila_the_panel_is_an_app_nothing_trains_until_asked_and_nothing_shows_twice(voila, tmp_path):
