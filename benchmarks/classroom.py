@@ -51,6 +51,12 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} s (max {max(values):.1f})" if values else "-"
 
 
+def _stacks(pid: int) -> None:
+    """Where the class server's threads are, when a page waits for it too long (py-spy, if installed)."""
+    if shutil.which("py-spy"):
+        print(subprocess.run(["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True).stdout)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=30, help="student pages (default 30)")
@@ -86,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                     shot = Path(tempfile.gettempdir()) / f"classroom-page-{i}.png"
                     page.screenshot(path=str(shot), full_page=True)
                     print(f"page {i}: nothing shown {time.monotonic() - clicked:.0f} s after Launch; see {shot}")
+                    _stacks(school.process.pid)
                     raise
                 queued.append(time.monotonic() - clicked)
             print(f"{args.pages} launches, click to queued: {_spread(queued)}", flush=True)

@@ -96,10 +96,23 @@ def _finished(page, timeout_ms: int = 300_000) -> None:
     page.get_by_role("button", name="runs as CSV").wait_for(timeout=timeout_ms)
 
 
+FIRST_DAY = {"width": 1280, "height": 800}  # a classroom laptop or projector (issue 22)
+
+
+def _in_view(locator, height: int = FIRST_DAY["height"]) -> bool:
+    """Whether the element is on screen without scrolling (top-left of the page, viewport coordinates)."""
+    box = locator.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+
+
 def test_each_launch_shows_its_own_live_curves(server, browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport=FIRST_DAY)
     page.goto(server)
     page.get_by_text("Run the default demo").wait_for(timeout=60_000)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    for button in ("Launch", "Stop"):  # first in the sidebar, not under every option
+        assert _in_view(sidebar.get_by_role("button", name=button), 150), button
+    assert sidebar.locator("input[aria-label='backbone']").input_value() == "efficientnet_lite0 · offline"
     _choose(page, "dataset", "digits:0-4")
     _type(page, "labels per class", "3")
     _type(page, "epochs", "2")
@@ -116,9 +129,15 @@ def test_each_launch_shows_its_own_live_curves(server, browser, tmp_path):
     assert "15 epochs" in _shown_comparison(page)
     page.locator(".legendtext", has_text="transfer val").first.wait_for(timeout=180_000)
     assert "15 epochs" in _shown_comparison(page)
+    chart = page.locator(".js-plotly-plot:has(.legendtext:text-is('transfer val'))").first
+    # At 1280x800 the live chart's legend and its axis are in view, and the tabs stay while this page's job trains.
+    assert _in_view(chart.locator(".legendtext", has_text="transfer val")) and _in_view(chart.locator(".g-xtitle"))
+    assert page.get_by_role("tab", name="Class board").is_visible()
     _shot(page, tmp_path, "dashboard-live")
     _finished(page)
     assert "15 epochs" in _shown_comparison(page) and "completed" in _shown_comparison(page)
+    verdict = page.locator("[data-testid='stMain']").get_by_text(re.compile("reached|neither run")).first
+    assert _in_view(verdict) and _in_view(page.get_by_text("test acc", exact=True).first)  # the answer, unscrolled
 
 
 def test_the_cost_table_shows_every_column_at_1280_px(server, browser, runs, tmp_path):

@@ -76,3 +76,23 @@ def test_a_comparison_stopped_before_its_scratch_run_says_so_everywhere(runs):
     bars = plots.cost_bars(summary)
     assert {t.text[0] for t in bars.data if t.name == "scratch"} == {"not run (stopped)"}
     assert len([t for t in bars.data if t.name == "transfer"]) == len(bars.layout.annotations)
+
+
+def test_image_labels_are_cut_to_lines_that_fit_over_their_image():
+    """Issue 22: 'transfer: immunohistochemistry 100%' ran over its neighbours in an eight-wide grid."""
+    label = plots.fit_label("transfer: immunohistochemistry 100%")
+    lines = label.split("<br>")
+    assert lines[0] == "transfer:" and all(len(line) <= plots.LABEL_CHARS for line in lines), lines
+    assert lines[1] == "immunohisto… 100%"  # the long word keeps its start; the score stays
+    assert plots.fit_label("cat 97%") == "cat 97%"  # short labels stay as they are
+
+
+def test_a_confusion_matrix_names_every_class_on_both_axes_with_cells_a_count_fits_in():
+    classes = ["immunohistochemistry", "immunohistochemistry stained", "cat"] + [f"c{i}" for i in range(9)]
+    confusion = [[i + j for j in range(len(classes))] for i in range(len(classes))]
+    figure = plots.confusion_heatmap(confusion, classes, "transfer, test split")
+    heat = figure.data[0]
+    assert len(set(heat.x)) == len(set(heat.y)) == len(classes)  # two names alike in their start stay two
+    assert figure.layout.xaxis.type == figure.layout.yaxis.type == "category"
+    assert figure.layout.height - 150 >= 26 * len(classes)
+    assert "immunohistochemistry stained" in str(heat.customdata)  # whole names on hover
