@@ -148,8 +148,9 @@ class Backbone:
         return (x - torch.tensor(mean, device=x.device).view(3, 1, 1)) / torch.tensor(std, device=x.device).view(3, 1, 1)
 
     def label(self) -> str:
-        """'resnet18 · 11.2M params · weights download first': what a backbone picker shows (the dashboard's and
-        the panels'), so that a class working offline sees which backbones it can train."""
+        """'resnet18 · 11.2M params · weights download first': what the panels' backbone picker shows, so that a
+        class working offline sees which backbones it can train. (The dashboard's narrower sidebar says only
+        'resnet18 · download', from `weights_status`.)"""
         where = "trains offline" if self.weights_available_offline() else "weights download first"
         return f"{self.name} · {human_count(self.backbone_params())} params · {where}"
 
