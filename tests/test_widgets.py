@@ -235,7 +235,8 @@ def test_a_panel_made_again_with_the_same_settings_takes_over_the_run_still_trai
     points = len(again.curves.figure.data[0].x)
     _sample(again, lambda p: len(p.curves.figure.data[0].x) > points, seconds=60)
     assert len(again.curves.figure.data[0].x) > points, "the new panel should gain the run's next epochs"
-    assert first.run.disabled and "followed by the panel" in first.status.value
+    first._follower.join(timeout=5)  # the old panel's follower ends at its next tick
+    assert not first._follower.is_alive() and first.run.disabled and "followed by the panel" in first.status.value
     other = ComparisonPanel(store, **{**TINY, "epochs": 199})  # other settings: a panel of its own
     assert other.job is None
     again.stop.click()

@@ -80,6 +80,7 @@ class JobPanel(w.VBox):
         self.copied = False  # whether they hold this run's final results
         self._started_at = time.monotonic()
         self._handed_over = False  # a newer panel with the same settings follows the job now
+        self._ticking = threading.Lock()  # held by the follower for each tick: a handover happens between ticks
         self.run.on_click(lambda _: self._start())
         self.stop.on_click(lambda _: self.job and self.job.stop())
         super().__init__([w.HBox([self.run, self.stop, self.progress]), self.status, *results, self.settings,
@@ -121,11 +122,12 @@ class JobPanel(w.VBox):
         other = _LIVE.get(key)
         if other is None or other._follower is None or not other._follower.is_alive():
             return
-        other._handed_over = True  # its follower stops at its next tick; the job, its epochs and its queue move here
-        self.job, self._recorded, self._started_at = other.job, other._recorded, other._started_at
-        self._adopt(other)
-        self.progress.value = other.progress.value
-        self.status.value = other.status.value
+        with other._ticking:  # between two of its ticks: no epoch it took from the queue is left undrawn here
+            other._handed_over = True  # its follower stops at its next tick; the job and its queue move here
+            self.job, self._recorded, self._started_at = other.job, other._recorded, other._started_at
+            self._adopt(other)
+            self.progress.value = other.progress.value
+            self.status.value = other.status.value
         self.run.disabled, self.stop.disabled = True, False
         self.settings.selected_index = None
         self._follow_in_thread(key)
@@ -165,19 +167,12 @@ class JobPanel(w.VBox):
         started, problem = self._started_at, None
         try:
             while True:
-                if self._handed_over:
-                    self.run.disabled = self.stop.disabled = True
-                    self.status.value = "this run is followed by the panel of the cell run again"
-                    return
-                running = job.running  # applies the job's pending events
-                records = []
-                while not self._recorded.empty():
-                    records.append(self._recorded.get())
-                if records:
-                    self._show(records)
-                self.progress.value = job.progress
-                self.status.value = html.escape(f"{job.message or 'loading data and model'}  ·  "
-                                                f"{time.monotonic() - started:.0f} s")
+                with self._ticking:
+                    if self._handed_over:
+                        self.run.disabled = self.stop.disabled = True
+                        self.status.value = "this run is followed by the panel of the cell run again"
+                        return
+                    running = self._tick(job, started)
                 if not running:
                     break
                 time.sleep(TICK_S)
@@ -193,6 +188,19 @@ class JobPanel(w.VBox):
             self.status.value = _error(problem or job.error or "")
         else:
             self.status.value = html.escape(f"{job.message}  ·  {time.monotonic() - started:.0f} s")
+
+    def _tick(self, job: Job, started: float) -> bool:
+        """Apply the job's pending events and draw the epochs just recorded; whether the job still runs."""
+        running = job.running
+        records = []
+        while not self._recorded.empty():
+            records.append(self._recorded.get())
+        if records:
+            self._show(records)
+        self.progress.value = job.progress
+        self.status.value = html.escape(f"{job.message or 'loading data and model'}  ·  "
+                                        f"{time.monotonic() - started:.0f} s")
+        return running
 
     def wait(self) -> "JobPanel":
         """Block until the run ends (scripts, tests), then leave the final results as outputs.
