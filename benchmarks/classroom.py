@@ -57,6 +57,22 @@ def _stacks(pid: int) -> None:
         print(subprocess.run(["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True).stdout)
 
 
+def _shown_or_after_reload(page, text: str, server_pid: int) -> bool:
+    """Whether the page shows ``text`` by itself within 300 s; if not, keep a screenshot and the server's stacks,
+    reload it, and wait for the text there (so the rest is still measured)."""
+    try:
+        page.get_by_text(text).first.wait_for(timeout=300_000)
+        return True
+    except Exception:
+        shot = Path(tempfile.gettempdir()) / "classroom-stopped-page.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"the stopped page did not say '{text}' within 300 s; see {shot}; reloading it", flush=True)
+        _stacks(server_pid)
+        page.reload()
+        page.get_by_text(text).first.wait_for(timeout=300_000)
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=30, help="student pages (default 30)")
@@ -109,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 time.sleep(0.1)
             stop_in_queue = time.monotonic() - clicked
-            pages[0].get_by_text("stopped by the teacher").wait_for(timeout=300_000)
+            stop_shown = _shown_or_after_reload(pages[0], "stopped by the teacher", school.process.pid)
             stop_on_page = time.monotonic() - clicked
             print(f"the teacher's Stop: interrupted in the queue after {stop_in_queue:.1f} s, "
-                  f"on the student's page after {stop_on_page:.1f} s", flush=True)
+                  f"on the student's page after {stop_on_page:.1f} s{'' if stop_shown else ' (only after a reload)'}",
+                  flush=True)
             deadline = time.monotonic() + 3600
             while time.monotonic() < deadline:
                 jobs = queue.jobs()
@@ -133,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     lost = [c for j in jobs for c in j["comparison_ids"] if c not in stopped and sorted(by_comparison.get(c, []))
             != ["completed", "completed"]]
     running = [r.run_id for r in records if r.status == "running"]
-    ok = (states == ["interrupted"] + ["completed"] * (args.pages - 1) and not lost and not running
+    ok = (stop_shown and states == ["interrupted"] + ["completed"] * (args.pages - 1) and not lost and not running
           and not problems and server_alive and stopped_job is not None
           and "interrupted" in by_comparison.get(next(iter(stopped), ""), []))
     print(f"\n{args.pages} pages, K = {args.jobs}, on {os.cpu_count()} cores ({_cpu()})\n")
@@ -141,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| first render ({args.pages} pages opened one after another) | {_spread(first_render)} |")
     print(f"| click to queued ({args.pages} Launches) | {_spread(queued)} |")
     print(f"| the teacher's Stop: clicked to interrupted in the queue | {stop_in_queue:.1f} s |")
-    print(f"| the teacher's Stop: clicked to shown on the student's page | {stop_on_page:.1f} s |")
+    print(f"| the teacher's Stop: clicked to shown on the student's page | {stop_on_page:.1f} s"
+          f"{'' if stop_shown else ', only after a reload: not shown live within 300 s'} |")
     print(f"| first Launch to the last job's end | {all_done:.0f} s |")
     print(f"| jobs ended | {states.count('completed')} completed, {states.count('interrupted')} interrupted, "
           f"{len(states) - states.count('completed') - states.count('interrupted')} other |")
