@@ -51,10 +51,14 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} s (max {max(values):.1f})" if values else "-"
 
 
-def _stacks(pid: int) -> None:
-    """Where the class server's threads are, when a page waits for it too long (py-spy, if installed)."""
+def _evidence(page, name: str, what: str, server_pid: int) -> None:
+    """A page waited too long: keep its screenshot, say what it lacked, and print where the class server's threads
+    are (py-spy, if installed)."""
+    shot = Path(tempfile.gettempdir()) / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"{what}; see {shot}", flush=True)
     if shutil.which("py-spy"):
-        print(subprocess.run(["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True).stdout)
+        print(subprocess.run(["py-spy", "dump", "--pid", str(server_pid)], capture_output=True, text=True).stdout)
 
 
 def _shown_or_after_reload(page, text: str, server_pid: int) -> bool:
@@ -64,10 +68,8 @@ def _shown_or_after_reload(page, text: str, server_pid: int) -> bool:
         page.get_by_text(text).first.wait_for(timeout=300_000)
         return True
     except Exception:
-        shot = Path(tempfile.gettempdir()) / "classroom-stopped-page.png"
-        page.screenshot(path=str(shot), full_page=True)
-        print(f"the stopped page did not say '{text}' within 300 s; see {shot}; reloading it", flush=True)
-        _stacks(server_pid)
+        _evidence(page, "classroom-stopped-page", f"the stopped page did not say '{text}' within 300 s (reloading it)",
+                  server_pid)
         page.reload()
         page.get_by_text(text).first.wait_for(timeout=300_000)
         return False
@@ -105,10 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     shown.first.wait_for(timeout=300_000)
                 except Exception:
-                    shot = Path(tempfile.gettempdir()) / f"classroom-page-{i}.png"
-                    page.screenshot(path=str(shot), full_page=True)
-                    print(f"page {i}: nothing shown {time.monotonic() - clicked:.0f} s after Launch; see {shot}")
-                    _stacks(school.process.pid)
+                    _evidence(page, f"classroom-page-{i}", f"page {i}: nothing shown "
+                              f"{time.monotonic() - clicked:.0f} s after Launch", school.process.pid)
                     raise
                 queued.append(time.monotonic() - clicked)
             print(f"{args.pages} launches, click to queued: {_spread(queued)}", flush=True)
