@@ -92,6 +92,15 @@ def _shown_comparison(page) -> str:
     return page.locator("[data-testid='stMain'] input[aria-label='comparison']").input_value()
 
 
+def _comes_to_show(page, text: str, timeout_s: float = 30) -> str:
+    """The comparison picker's label once it says ``text``: until a job's first epoch is recorded it says
+    "starting…", and the label and the chart of one rerun reach the page a moment apart."""
+    deadline = time.monotonic() + timeout_s
+    while text not in (shown := _shown_comparison(page)) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    return shown
+
+
 def _finished(page, timeout_ms: int = 300_000) -> None:
     page.get_by_role("button", name="runs as CSV").wait_for(timeout=timeout_ms)
 
@@ -126,7 +135,7 @@ def test_each_launch_shows_its_own_live_curves(server, browser, tmp_path):
     page.wait_for_timeout(1000)
     page.get_by_role("button", name="Launch").click()
     page.get_by_text(re.compile(r"epoch \d+/15")).first.wait_for(timeout=60_000)  # its progress, while it trains
-    assert "15 epochs" in _shown_comparison(page)
+    assert "15 epochs" in _comes_to_show(page, "15 epochs")  # the picker follows the page's new job
     page.locator(".legendtext", has_text="transfer val").first.wait_for(timeout=180_000)
     assert "15 epochs" in _shown_comparison(page)
     chart = page.locator(".js-plotly-plot:has(.legendtext:text-is('transfer val'))").first

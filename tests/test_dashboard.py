@@ -150,6 +150,31 @@ def test_a_launch_shows_its_own_comparison_live_and_after_and_its_costs(app):
     assert _chart(at, lambda f: "training FLOPs" in json.dumps(f["layout"]))
 
 
+def test_the_live_chart_redraws_only_once_it_has_an_epoch_and_less_often_than_the_progress_line(tmp_path):
+    """Each new figure is drawn afresh by the browser: eight pages redrawing every 2 s took more of a class server's
+    two cores than the training did. A job in line or before its first epoch has no chart to redraw."""
+    from types import SimpleNamespace
+
+    from workbench.dashboard.app import (
+        CURVES_REFRESH_SECONDS,
+        FIRST_REFRESH_SECONDS,
+        REFRESH_SECONDS,
+        WAITING_REFRESH_SECONDS,
+        curves_refresh,
+        refresh_every,
+    )
+
+    board = SimpleNamespace(active=lambda: None)
+    queued, running = SimpleNamespace(state="queued"), SimpleNamespace(state="running")
+    assert curves_refresh(queued, first_epoch_due=True) is None and curves_refresh(None, False) is None
+    assert curves_refresh(running, first_epoch_due=True) is None
+    assert curves_refresh(running, first_epoch_due=False) == CURVES_REFRESH_SECONDS > REFRESH_SECONDS
+    assert refresh_every(queued, True, board, teacher=False) == WAITING_REFRESH_SECONDS > REFRESH_SECONDS
+    assert refresh_every(running, True, board, teacher=False) == FIRST_REFRESH_SECONDS < REFRESH_SECONDS
+    assert refresh_every(running, False, board, teacher=False) == REFRESH_SECONDS
+    assert refresh_every(None, False, board, teacher=False) is None
+
+
 def _costs_page(summary: dict) -> None:
     from workbench.dashboard.views import costs
 

@@ -44,8 +44,12 @@ from workbench.spec.preflight import preflight
 from workbench.store.runs import RunStore
 from workbench.store.view import StoreView
 
-REFRESH_SECONDS = 2.0  # while a job trains: a light refresh, as the training shares this CPU
+REFRESH_SECONDS = 2.0  # a training job's progress line: a light refresh, as the training shares this CPU
 FIRST_REFRESH_SECONDS = 0.5  # until the job's first epoch is on screen: a click answers within ~2 s
+WAITING_REFRESH_SECONDS = 4.0  # a place in line changes only when a job ends
+# The live chart: each new figure is drawn afresh by the browser (a second of a slow laptop's CPU, where 8 pages
+# redrawing every 2 s took more of the class server's cores than the training did).
+CURVES_REFRESH_SECONDS = 5.0
 TEACHER_REFRESH_SECONDS = 5.0  # a teacher's page follows the class's queue while anyone's job is in it
 TABS = ("Transfer vs scratch", "Compare runs", "Class board", "Inside the networks", "Backbones")
 # At 1280x800 Streamlit's own top margins (6rem above the page, a sidebar header for a logo) and a 2.75rem title
@@ -138,10 +142,19 @@ def job_records(store: RunStore, job: Job) -> list:
 
 
 def refresh_every(mine: Job | None, first_epoch_due: bool, board: JobBoard, teacher: bool) -> float | None:
-    """Fast until this page's first epoch shows, slower while it waits in line or trains, never when idle."""
+    """The progress line: fast until this page's first epoch shows, slower while it trains, slower still while it
+    waits in line, never when idle."""
+    if mine is not None and mine.state == "queued":
+        return WAITING_REFRESH_SECONDS
     if mine is not None:
-        return FIRST_REFRESH_SECONDS if first_epoch_due and mine.state == "running" else REFRESH_SECONDS
+        return FIRST_REFRESH_SECONDS if first_epoch_due else REFRESH_SECONDS
     return TEACHER_REFRESH_SECONDS if teacher and board.active() is not None else None
+
+
+def curves_refresh(mine: Job | None, first_epoch_due: bool) -> float | None:
+    """The live chart only once it has an epoch to draw: until then (and while the job waits) there is nothing new to
+    show, and the progress line reruns the whole page when the first epoch comes in."""
+    return CURVES_REFRESH_SECONDS if mine is not None and mine.state == "running" and not first_epoch_due else None
 
 
 def teacher_page_open(server: argparse.Namespace) -> bool:
@@ -164,7 +177,7 @@ def watch(store: RunStore, board: JobBoard, page: str) -> None:
             "[Open a page of your own](./)")
     shown = board.latest(page)
 
-    @st.fragment(run_every=REFRESH_SECONDS if shown is not None and shown.active else None)
+    @st.fragment(run_every=CURVES_REFRESH_SECONDS if shown is not None and shown.active else None)
     def live() -> None:
         job = board.latest(page)
         if job is not shown or (shown is not None and shown.active and not job.active):
@@ -238,7 +251,7 @@ def page() -> None:
     curves, history, board_tab, inside, explorer = st.tabs(list(TABS), key="view_tab", on_change="rerun")
     shown: list[str] = []  # the comparison the other tabs were drawn for, in this run of the whole page
 
-    @st.fragment(run_every=refresh_every(mine, first_epoch_due, board, server.teacher) if mine else None)
+    @st.fragment(run_every=curves_refresh(mine, first_epoch_due))
     def transfer_vs_scratch() -> None:
         job = board.active(owner)
         latest = job or board.latest(owner)
