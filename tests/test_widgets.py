@@ -104,7 +104,7 @@ def test_run_click_trains_a_comparison_and_the_panel_keeps_it(store):
 
 
 def test_progress_and_status_move_at_least_once_a_second_during_a_run(store):
-    panel = ComparisonPanel(store, **{**TINY, "epochs": 30, "train_per_class": 8})  # 2 steps an epoch, 120 in all
+    panel = ComparisonPanel(store, **{**TINY, "epochs": 10, "train_per_class": 8})  # 2 steps an epoch, 40 in all
     panel.run.click()
     samples = _sample(panel, lambda p: p.stop.disabled)
     panel.wait()
