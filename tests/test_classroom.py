@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dashboard_pages import choose_dataset, class_server, open_teacher_page, teacher_server, teacher_stop
+from dashboard_pages import class_server, open_page, open_teacher_page, set_up_tiny, teacher_server, teacher_stop
 from servers import CHROMIUM_ARGS, answers
 
 from workbench.jobs.queue import JobQueue
@@ -46,26 +46,10 @@ def _shot(page, tmp_path: Path, name: str) -> None:
         shutil.copy(path, Path(os.environ["WORKBENCH_SCREENSHOTS"]) / path.name)
 
 
-def _type(page, label: str, value: str) -> None:
-    field = page.get_by_label(label, exact=True)
-    field.fill(value)
-    field.press("Enter")
-
-
 def _set_up(page, url: str, seed: int, epochs: int, name: str) -> float:
     """Open the dashboard, fill in a tiny comparison; the seconds until the page was usable."""
-    started = time.monotonic()
-    page.goto(url)
-    page.get_by_role("button", name="Launch").wait_for(timeout=120_000)
-    shown = time.monotonic() - started
-    choose_dataset(page)
-    for label, value in (("labels per class", "3"), ("epochs", str(epochs)), ("seeds", str(seed)),
-                         ("your name (shown on the class board)", name)):
-        _type(page, label, value)
-    size = page.locator("[data-testid='stSidebar'] [data-testid='stSlider']").filter(has_text="image size")
-    size.get_by_role("slider").press("Home")  # the smallest image size
-    page.get_by_text("image size (px)").wait_for()
-    page.wait_for_timeout(800)
+    shown = open_page(page, url)
+    set_up_tiny(page, seed=seed, epochs=epochs, name=name)
     return shown
 
 

@@ -150,7 +150,7 @@ def test_a_launch_shows_its_own_comparison_live_and_after_and_its_costs(app):
     assert _chart(at, lambda f: "training FLOPs" in json.dumps(f["layout"]))
 
 
-def test_the_live_chart_redraws_only_once_it_has_an_epoch_and_less_often_than_the_progress_line(tmp_path):
+def test_the_live_chart_redraws_only_once_it_has_an_epoch_and_less_often_than_the_progress_line():
     """Each new figure is drawn afresh by the browser: eight pages redrawing every 2 s took more of a class server's
     two cores than the training did. A job in line or before its first epoch has no chart to redraw."""
     from types import SimpleNamespace
