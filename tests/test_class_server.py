@@ -63,6 +63,18 @@ def test_a_folder_inside_a_root_is_found_by_its_path_or_by_its_name_there(roots)
     assert folder_argument("  ~/anything ", None) == "~/anything"  # the command line and the teacher: any path
 
 
+@pytest.mark.parametrize("typed, problem", [("~", "does not exist"), ("pets", "no images found"),
+                                            ("pets/cats", "no images found")])
+def test_a_class_pages_folder_inside_a_root_is_named_as_typed_never_by_the_servers_path(roots, typed, problem):
+    """A folder inside a data root that cannot be trained on says why, naming it as the student typed it: the
+    resolved path would tell every student where the teacher keeps the class's folders."""
+    data_roots, root, tmp_path = roots
+    with pytest.raises(DataError) as refused:
+        check_dataset(f"imagefolder:{typed}", tmp_path, data_roots)
+    assert problem in str(refused.value) and typed in str(refused.value)
+    assert str(tmp_path) not in str(refused.value) and root.name not in str(refused.value)
+
+
 @pytest.mark.parametrize("typed", ["/", "/proc/self", "{home}", "{private}", "{private}/missing",
                                    "{tmp}/no such folder", "{root}/../private", "../private",
                                    "{root}/shortcut/diary", "", "   ", "a\0b"])

@@ -42,12 +42,15 @@ def _class_folders(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def image_folder_source(root: Path) -> ImageSource:
+def image_folder_source(root: Path, shown: str | None = None) -> ImageSource:
+    """``shown``: the folder as its messages name it (a class page's, as the student typed it: where the server
+    keeps its data folders is the teacher's business)."""
+    where = shown or root
     if not root.is_dir():
-        raise DataError(f"image folder {root} does not exist or is not a folder; check the path")
+        raise DataError(f"image folder {where} does not exist or is not a folder; check the path")
     layout = [s for s in SPLITS if (root / s).is_dir()]
     if layout and "train" not in layout:
-        raise DataError(f"{root} has {'/'.join(layout)} but no train/ folder; add train/<class>/ images")
+        raise DataError(f"{where} has {'/'.join(layout)} but no train/ folder; add train/<class>/ images")
     split_roots = {s: root / s for s in layout} if layout else {None: root}
     classes = sorted({c for folder in split_roots.values() for c in _class_folders(folder)})
     files, labels, splits, notes = [], [], [], []
@@ -67,9 +70,9 @@ def image_folder_source(root: Path) -> ImageSource:
         notes.append(f"ignored {ignored} non-image file(s)")
     kept = sorted(set(labels))
     if not files:
-        raise DataError(f"no images found in {root}; put images in one sub-folder per class, e.g. {root}/cats/1.jpg")
+        raise DataError(f"no images found in {where}; put images in one sub-folder per class, e.g. {where}/cats/1.jpg")
     if len(kept) < 2:
-        raise DataError(f"{root} has images of a single class ({classes[kept[0]]!r}); add a second class folder")
+        raise DataError(f"{where} has images of a single class ({classes[kept[0]]!r}); add a second class folder")
     remap = {old: new for new, old in enumerate(kept)}
     labels_array = np.array([remap[label] for label in labels])
 
@@ -104,7 +107,7 @@ def _check(argument: str, data_dir: Path, roots: DataRoots | None) -> None:
     """The folder exists and has images of two classes or more (read from names only: nothing is decoded).
     With ``roots`` (a class page), a folder outside them is refused first, in one line that says nothing of it."""
     if roots is not None:
-        image_folder_source(roots.folder(argument))
+        image_folder_source(roots.folder(argument), shown=argument.strip())
         return
     if not argument.strip():
         raise DataError("give the path of your image folder (one sub-folder of images per class)")
