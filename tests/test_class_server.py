@@ -26,6 +26,7 @@ from workbench.cli.main import main
 from workbench.core.errors import DataError
 from workbench.data import decode as decoding
 from workbench.data.decode import ImageRefused, decode
+from workbench.data.gathered.manifest import MANIFEST
 from workbench.data.kinds.folders import decode_image
 from workbench.data.loading import check_dataset
 from workbench.data.roots import DataRoots, folder_argument
@@ -46,6 +47,9 @@ def roots(tmp_path):
     (root / "pets" / "cats").mkdir(parents=True)
     (tmp_path / "private" / "diary").mkdir(parents=True)
     os.symlink(tmp_path / "private", root / "shortcut")  # a link inside a root that leads out of it
+    for shared in ("uploaded", "shortcut"):  # datasets the class shared (a page sees those, and its own)
+        (tmp_path / "runs" / "datasets" / shared).mkdir(parents=True)
+        (tmp_path / "runs" / "datasets" / shared / MANIFEST).write_text('{"owner": "someone", "shared": true}')
     return DataRoots.of([str(root)], tmp_path / "runs"), root, tmp_path
 
 

@@ -16,6 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
+from workbench.cli import data as data_commands
 from workbench.cli import inside as inside_commands
 from workbench.cli import reproduce as study_commands
 from workbench.cli import serve
@@ -210,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     datasets = commands.add_parser("datasets", help="list datasets")
     datasets.set_defaults(handler=cmd_datasets)
+    data_commands.add_commands(commands)
 
     runs = commands.add_parser("runs", help="list recorded runs")
     runs.add_argument("--runs-dir", default=None)

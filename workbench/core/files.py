@@ -44,3 +44,18 @@ def temporary_beside(folder: Path | str, name: str, suffix: str = ".tmp") -> tup
     except OSError:
         pass  # a file system without permissions (FAT on a USB stick): nothing to widen
     return handle, Path(path)
+
+
+def write_atomically(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``: a reader sees the old file or
+    the new one, never half of one (a full disk or a crash leaves the old file and no temporary behind)."""
+    handle, temporary = temporary_beside(path.parent, path.name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -85,8 +85,9 @@ def _centre_square(image: Image.Image) -> Image.Image:
     return image.crop((left, top, left + side, top + side))
 
 
-def decode(source: Path | str | BinaryIO, size: int, name: str | None = None) -> torch.Tensor:
-    """An image file (a path or a binary stream) -> uint8 (3, size, size), or `ImageRefused`."""
+def open_rgb(source: Path | str | BinaryIO, size: int, name: str | None = None) -> Image.Image:
+    """An image file (a path or a binary stream) -> an RGB image upright, shrunk by a whole factor so that its
+    shorter side stays at least ``2 * size``; or `ImageRefused`. Nothing but `FORMATS` is ever tried."""
     name = name or ("the image" if hasattr(source, "read") else str(source))
     try:
         with warnings.catch_warnings():
@@ -106,5 +107,10 @@ def decode(source: Path | str | BinaryIO, size: int, name: str | None = None) ->
         raise ImageRefused(name, UNREADABLE) from None
     for method in turn:
         small = small.transpose(method)
-    array = np.asarray(_centre_square(small), dtype=np.float32) / 255.0
+    return small
+
+
+def decode(source: Path | str | BinaryIO, size: int, name: str | None = None) -> torch.Tensor:
+    """An image file (a path or a binary stream) -> uint8 (3, size, size), or `ImageRefused`."""
+    array = np.asarray(_centre_square(open_rgb(source, size, name)), dtype=np.float32) / 255.0
     return resize_square(torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0), size)[0]

@@ -97,16 +97,17 @@ _BUNDLES: dict[tuple, DataBundle] = {}
 def load_data(config: RunConfig) -> DataBundle:
     """Decode the images of ``config``'s dataset and splits, reusing earlier decodes in this process."""
     data_dir = Path(config.data_dir) if config.data_dir else None
-    key = (config.dataset, config.image_size, config.split_seed, config.train_per_class, config.max_eval_per_class,
+    identity = dataset_identity(config.dataset)  # a folder's images may have changed since (one image added)
+    key = (identity, config.image_size, config.split_seed, config.train_per_class, config.max_eval_per_class,
            str(data_dir), config.block_shuffle)
     if key in _BUNDLES:
         return _BUNDLES[key]
-    source_key = (config.dataset, str(data_dir))
+    source_key = (identity, str(data_dir))
     if source_key not in _SOURCES:
         _SOURCES[source_key] = open_source(config.dataset, data_dir)
     source = _SOURCES[source_key]
     splits = make_splits(source.labels, config.split_seed, source.predefined, config.train_per_class,
-                         config.max_eval_per_class)
+                         config.max_eval_per_class, source.groups)
     images, labels = {}, {}
     notes = list(source.notes)
     shuffle = torch.Generator().manual_seed(config.split_seed)

@@ -1,7 +1,8 @@
 """Which image folders a class page may read: only those inside the folders the teacher named.
 
-`workbench dashboard --data-root DIR` (repeatable) names them; the run folder's ``datasets/`` (where
-uploaded datasets will go) counts as one too. A path typed on a class page is read as it is (no ``~``),
+`workbench dashboard --data-root DIR` (repeatable) names them; the run folder's ``datasets/`` (where the
+class's gathered datasets are, `workbench.data.gathered`) counts as one too, for the datasets the page may see:
+its own (``viewer``) and those shared with the class. A path typed on a class page is read as it is (no ``~``),
 first checked by its letters to stay inside a root (so nothing outside one is even looked at), then
 resolved (``..`` and symlinks followed) and checked again; a relative path is looked for inside each
 root in turn. Every refusal is the same one line, whether or not the path exists, so a page cannot
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.core.errors import DataError
+from workbench.data.gathered.manifest import visible_to
 
 DATASETS = "datasets"  # under the run folder
 
@@ -29,9 +31,10 @@ class DataRoots:
     named: tuple[Path, ...]  # the teacher's --data-root folders, resolved
     datasets: Path  # the run folder's datasets/, resolved
     given: tuple[str, ...] = ()  # the same folders as the teacher spelled them (absolute), for the letters check
+    viewer: str = ""  # the page asking: which gathered datasets are its own ("" sees the shared ones only)
 
     @classmethod
-    def of(cls, named: list[str | Path] | None, runs_dir: Path) -> DataRoots:
+    def of(cls, named: list[str | Path] | None, runs_dir: Path, viewer: str = "") -> DataRoots:
         """The roots a server was started with; a named root must be an existing folder."""
         resolved, given = [], []
         for root in named or []:
@@ -41,7 +44,7 @@ class DataRoots:
             resolved.append(path.resolve())
             given.append(os.path.abspath(path))
         datasets = Path(runs_dir).expanduser() / DATASETS
-        return cls(tuple(resolved), datasets.resolve(), tuple(given) + (os.path.abspath(datasets),))
+        return cls(tuple(resolved), datasets.resolve(), tuple(given) + (os.path.abspath(datasets),), viewer)
 
     @property
     def all(self) -> tuple[Path, ...]:
@@ -67,7 +70,15 @@ class DataRoots:
             real = Path(lexical).resolve()
         except (OSError, RuntimeError, ValueError):
             return None
-        return real if any(_inside(str(real), str(root)) for root in self.all) else None
+        if _inside(str(real), str(self.datasets)):  # even where a named root holds the run folder
+            return real if self._may_see(real) else None
+        return real if any(_inside(str(real), str(root)) for root in self.named) else None
+
+    def _may_see(self, real: Path) -> bool:
+        """Inside ``datasets/``: only within a dataset this page may see (its own or a shared one)."""
+        if real == self.datasets:
+            return False
+        return visible_to(self.datasets / real.relative_to(self.datasets).parts[0], self.viewer)
 
     def folder(self, text: str) -> Path:
         """The folder ``text`` names, resolved, if it lies inside a root; else `DataError` with `refusal`."""

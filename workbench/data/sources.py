@@ -37,6 +37,7 @@ class ImageSource:
     load: Loader
     predefined: np.ndarray | None = None  # "train" / "val" / "test" per image, where the data fixes it
     notes: list[str] = field(default_factory=list)
+    groups: np.ndarray | None = None  # near-copies (a capture session) per image: the splits keep each whole
 
 
 @dataclass

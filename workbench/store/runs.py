@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import uuid
 from contextlib import suppress
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from workbench.core import settings
 from workbench.core.errors import RunStoreError
-from workbench.core.files import temporary_beside
+from workbench.core.files import write_atomically
 from workbench.core.processes import alive, this_process
 from workbench.core.records import RunRecord
 from workbench.store.index import Changes, RunIndex, file_stamp
@@ -37,21 +36,6 @@ def new_id(prefix: str = "") -> str:
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path`` (0666 less the umask, as
-    ``open`` would make it: other accounts sharing the run folder read it as they read any file)."""
-    handle, temporary = temporary_beside(path.parent, path.name)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class RunStore:
@@ -75,7 +59,7 @@ class RunStore:
         data = json.dumps(record.to_dict(), indent=1).encode()
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _atomic_write(folder / RECORD_FILE, lambda stream: stream.write(data))
+            write_atomically(folder / RECORD_FILE, lambda stream: stream.write(data))
             stamp = file_stamp(folder / RECORD_FILE)
         except OSError as exc:
             raise RunStoreError(
@@ -161,7 +145,7 @@ class RunStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         import torch  # only for weights files: listing and reading records never loads it
 
-        _atomic_write(path, lambda stream: torch.save(state_dict, stream))
+        write_atomically(path, lambda stream: torch.save(state_dict, stream))
         return path
 
     def load_checkpoint(self, run_id: str) -> dict:

@@ -3,7 +3,8 @@
 Anything that is not a decodable image (text files, ``.DS_Store``, truncated or corrupt
 files, decompression bombs, formats outside `workbench.data.decode.FORMATS` whatever their
 suffix) is skipped and counted in the dataset's notes rather than stopping the run; grayscale,
-palette, RGBA, CMYK and 16-bit images are converted to RGB.
+palette, RGBA, CMYK and 16-bit images are converted to RGB. A folder the class gathered (`workbench.data.gathered`:
+it has a manifest) carries each image's capture session in its file name, and its splits keep sessions whole.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import torch
 
 from workbench.core.errors import DataError
 from workbench.data.decode import UNREADABLE, ImageRefused, decode, too_large  # noqa: F401 - names kept here too
+from workbench.data.gathered.checks import session_problems
+from workbench.data.gathered.manifest import MANIFEST, read_manifest, session_of
 from workbench.data.roots import DataRoots
 from workbench.data.sources import SPLITS, DatasetKind, ImageSource, register_dataset
 
@@ -86,7 +89,16 @@ def image_folder_source(root: Path, shown: str | None = None) -> ImageSource:
         return torch.stack(images), ok, dict(skipped)
 
     predefined = np.array(splits) if layout else None
-    return ImageSource(f"imagefolder:{root}", [classes[k] for k in kept], labels_array, load, predefined, notes)
+    groups = None
+    if read_manifest(root) and not layout:  # gathered: whole sessions per split, three per class at least
+        groups = np.array([session_of(path) for path in files])
+        per_class = {classes[k]: len(set(groups[labels_array == remap[k]])) for k in kept}
+        problems = session_problems(per_class, {name: 1 for name in per_class})
+        if problems:
+            raise DataError(f"{where}: {problems[0]}" + (f" ({len(problems) - 1} more class(es) too)"
+                                                          if len(problems) > 1 else ""))
+    return ImageSource(f"imagefolder:{root}", [classes[k] for k in kept], labels_array, load, predefined, notes,
+                       groups)
 
 
 def decode_image(path: Path, size: int) -> torch.Tensor | str:
@@ -121,6 +133,8 @@ def _identity(argument: str) -> str:
     for folder, subfolders, files in os.walk(root):
         subfolders.sort()
         for name in sorted(files):
+            if name == MANIFEST and folder == str(root):
+                continue  # who owns it and whether it is shared change no image
             try:
                 stat = os.stat(os.path.join(folder, name))
             except OSError:
