@@ -63,7 +63,7 @@ def test_a_refusal_is_one_line_naming_the_limit_and_how_the_teacher_changes_it(a
 
 
 def test_limits_come_from_the_servers_flags_and_a_negative_one_is_refused(monkeypatch):
-    from workbench.dashboard.app import server_options
+    from workbench.dashboard.server import server_options
 
     monkeypatch.setattr(sys, "argv", ["dashboard.py", "--max-epochs", "0", "--max-seeds", "5"])
     limits = server_options().limits

@@ -29,6 +29,8 @@ _PUBLIC = {
     "classify": "workbench.models.imagenet:classify",
     "load_data": "workbench.data.loading:load_data",
     "list_datasets": "workbench.data.loading:list_datasets",
+    "DatasetShelf": "workbench.data.gathered.shelf:DatasetShelf",
+    "check_gathered": "workbench.data.gathered.checks:check_gathered",
     # training and the store
     "train_run": "workbench.training.train:train_run",
     "RunStore": "workbench.store.runs:RunStore",
@@ -48,6 +50,7 @@ _PUBLIC = {
     "with_spread": "workbench.present.report:with_spread",
     # inside the networks
     "load_networks": "workbench.inside.networks:load_networks",
+    "play_networks": "workbench.inside.play:play_networks",
     "movement": "workbench.inside.movement",
     "filters": "workbench.inside.filters",
     "features": "workbench.inside.features",

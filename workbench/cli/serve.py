@@ -14,9 +14,11 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from workbench.cli.https import certificate
 from workbench.core import settings
 from workbench.core.errors import WorkbenchError
-from workbench.core.network import LOOPBACK, is_loopback
+from workbench.core.network import LOOPBACK, SELF_SIGNED_HELP, is_loopback
+from workbench.data.gathered.quotas import QUOTA_FLAGS, Quotas
 from workbench.data.roots import DataRoots
 from workbench.spec.limits import LIMITS, Limits
 
@@ -33,7 +35,7 @@ def add_commands(commands) -> None:
     """The two subcommands, on the CLI's subparsers."""
     dashboard = commands.add_parser(
         "dashboard", help="serve the dashboard (Streamlit options pass through, e.g. --server.port 8600)",
-        usage="workbench dashboard [--runs-dir PATH] [--max-jobs K] [--teacher [--teacher-secret S]] [--data-root DIR] "
+        usage="workbench dashboard [--runs-dir PATH] [--max-jobs K] [--teacher [--teacher-secret S]] [--https] [--data-root DIR] "
               "[--max-runs-per-launch N ...] [STREAMLIT OPTIONS]",
         epilog="Other options go to `streamlit run` (see `python -m streamlit run --help`).")
     dashboard.add_argument("--runs-dir", default=None, help="run folder (default $WORKBENCH_RUNS or ./runs)")
@@ -46,9 +48,15 @@ def add_commands(commands) -> None:
     dashboard.add_argument("--teacher-secret", default=None, metavar="S",
                            help="the secret a networked teacher page asks for (default: one made and printed at "
                                 "start, or $WORKBENCH_TEACHER_SECRET)")
+    dashboard.add_argument("--https", action="store_true",
+                           help="serve over HTTPS with a self-signed certificate kept in the run folder (browsers "
+                                "open the camera only on https:// or localhost)")
     dashboard.add_argument("--data-root", action="append", default=None, metavar="DIR",
                            help="a folder whose image folders students may train on (repeatable); without it a "
                                 "class page reads no folder typed in, the teacher's page any")
+    for name, (flag, what) in QUOTA_FLAGS.items():  # what students may keep on the class server
+        dashboard.add_argument(f"--{flag}", dest=name, type=int, default=None, metavar="N",
+                               help=f"{what} (default {getattr(Quotas(), name)})")
     for item in LIMITS:  # what one Launch on a class page may ask for (workbench.spec.limits)
         dashboard.add_argument(item.flag, type=int, default=None, metavar="N",
                                help=f"{item.help} (default {item.default}; 0: no limit)")
@@ -62,13 +70,16 @@ def add_commands(commands) -> None:
 
 def streamlit_command(streamlit_args: list[str], runs_dir: str | None = None, max_jobs: int | None = None,
                       teacher: bool = False, data_roots: list[str] | None = None,
-                      limits: dict[str, int | None] | None = None) -> list[str]:
+                      limits: dict[str, int | None] | None = None,
+                      quotas: dict[str, int | None] | None = None) -> list[str]:
     """``python -m streamlit run <packaged app>`` with this interpreter, so the app sees this install."""
     script = Path(__file__).parent.parent / "dashboard" / "script.py"
     app_args = (["--runs-dir", runs_dir] if runs_dir else []) + (["--max-jobs", str(max_jobs)] if max_jobs else []) \
         + (["--teacher"] if teacher else []) + [arg for root in data_roots or [] for arg in ("--data-root", root)] \
         + [arg for item in LIMITS if (limits or {}).get(item.name) is not None
-           for arg in (item.flag, str(limits[item.name]))]
+           for arg in (item.flag, str(limits[item.name]))] \
+        + [arg for name, value in (quotas or {}).items() if value is not None
+           for arg in (f"--{QUOTA_FLAGS[name][0]}", str(value))]
     if app_args and "--" not in streamlit_args:
         app_args.insert(0, "--")
     return [sys.executable, "-m", "streamlit", "run", str(script), *STREAMLIT_SETTINGS, *streamlit_args, *app_args]
@@ -81,13 +92,26 @@ def cmd_dashboard(args: argparse.Namespace) -> NoReturn:
     roots = [str(root) for root in DataRoots.of(args.data_root, Path(".")).named]  # each an existing folder
     limits = {item.name: getattr(args, item.name) for item in LIMITS}
     Limits.of(limits)  # a negative limit is refused here, before the server starts
+    quotas = {name: getattr(args, name) for name in QUOTA_FLAGS}
+    Quotas.of(quotas)
     streamlit_args = list(args.unknown_options)
     if args.teacher:
         streamlit_args = teacher_address(streamlit_args, args.teacher_secret)
     elif args.teacher_secret:
         raise WorkbenchError("--teacher-secret goes with --teacher")
-    command = streamlit_command(streamlit_args, args.runs_dir, args.max_jobs, args.teacher, roots, limits)
+    if args.https:
+        streamlit_args = https_options(streamlit_args, Path(args.runs_dir) if args.runs_dir else settings.runs_dir())
+    command = streamlit_command(streamlit_args, args.runs_dir, args.max_jobs, args.teacher, roots, limits, quotas)
     os.execv(command[0], command)
+
+
+def https_options(streamlit_args: list[str], runs_dir: Path) -> list[str]:
+    """Streamlit's certificate options, pointing at this machine's self-signed certificate (made if needed), and
+    what the teacher needs to know about it, printed where the server starts."""
+    cert, key, fingerprint = certificate(runs_dir)
+    print(f"serving over HTTPS with a self-signed certificate ({cert})\n  SHA-256 fingerprint: {fingerprint}\n"
+          f"  {SELF_SIGNED_HELP}", file=sys.stderr, flush=True)
+    return ["--server.sslCertFile", str(cert), "--server.sslKeyFile", str(key), *streamlit_args]
 
 
 def server_address(streamlit_args: list[str]) -> str | None:

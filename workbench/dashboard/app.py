@@ -16,30 +16,29 @@ which loads only the records that changed since the last page run.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import uuid
-from pathlib import Path
 
 import streamlit as st
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.network import is_loopback
-from workbench.core.settings import runs_dir, teacher_secret
 from workbench.dashboard.class_board import class_board, queue_panel
 from workbench.dashboard.explorer import explorer_tab
+from workbench.dashboard.gather import gather_tab
 from workbench.dashboard.inside import inside_tab
-from workbench.dashboard.owners import browser_token, page_claims, remember_in_browser, teacher_admitted
+from workbench.dashboard.owners import browser_token, dataset_viewer, page_claims, remember_in_browser
+from workbench.dashboard.phone import PHONE, page_base, phone_page
+from workbench.dashboard.play import play_tab
+from workbench.dashboard.server import camera_allowed, folder_roots, server_options, teacher_page_open
 from workbench.dashboard.sidebar import follow, restore, sidebar
 from workbench.dashboard.views import PICKED, compare_runs, pick_comparison, progress, show_comparison, sweep_so_far
-from workbench.data.roots import DataRoots
+from workbench.data.gathered.shelf import DatasetShelf
 from workbench.experiments.comparisons import group_comparisons
 from workbench.jobs.board import JobBoard
 from workbench.jobs.job import Job
 from workbench.jobs.pool import prepare_worker
 from workbench.present import plots
 from workbench.spec.config import ComparisonConfig, RunConfig
-from workbench.spec.limits import LIMITS, Limits
+from workbench.spec.limits import Limits
 from workbench.spec.preflight import preflight
 from workbench.store.runs import RunStore
 from workbench.store.view import StoreView
@@ -51,7 +50,7 @@ WAITING_REFRESH_SECONDS = 4.0  # a place in line changes only when a job ends
 # redrawing every 2 s took more of the class server's cores than the training did).
 CURVES_REFRESH_SECONDS = 5.0
 TEACHER_REFRESH_SECONDS = 5.0  # a teacher's page follows the class's queue while anyone's job is in it
-TABS = ("Transfer vs scratch", "Compare runs", "Class board", "Inside the networks", "Backbones")
+TABS = ("Transfer vs scratch", "Your images", "Play", "Compare runs", "Class board", "Inside the networks", "Backbones")
 # At 1280x800 Streamlit's own top margins (6rem above the page, a sidebar header for a logo) and a 2.75rem title
 # pushed the live chart's axis and legend below the fold; a fixed stylesheet, no user text in it.
 COMPACT = """<style>
@@ -61,23 +60,6 @@ COMPACT = """<style>
 [data-testid="stSidebarUserContent"] { padding-top: 0.25rem; }
 h1 { font-size: 1.9rem !important; padding: 0 0 0.25rem 0 !important; }
 </style>"""
-
-
-def server_options() -> argparse.Namespace:
-    """What the server was started with, after ``--``: the run folder, how many jobs train at once, teacher mode,
-    the folders whose image folders a class page may read (``--data-root``, repeatable)."""
-    parser = argparse.ArgumentParser(allow_abbrev=False)  # `-- --runs x` is not --runs-dir
-    parser.add_argument("--runs-dir", default=None)
-    parser.add_argument("--max-jobs", type=int, default=None)
-    parser.add_argument("--teacher", action="store_true")
-    parser.add_argument("--data-root", action="append", default=[])
-    for item in LIMITS:
-        parser.add_argument(item.flag, type=int, default=None)
-    known, _ = parser.parse_known_args(sys.argv[1:])
-    known.runs_dir = Path(known.runs_dir) if known.runs_dir else runs_dir()
-    # What one Launch may ask for on a class page; the teacher's page, like the command line, is not limited.
-    known.limits = None if known.teacher else Limits.of({item.name: getattr(known, item.name) for item in LIMITS})
-    return known
 
 
 @st.cache_resource
@@ -90,17 +72,6 @@ def job_board(root: str, max_jobs: int | None) -> JobBoard:
 def store_view(root: str) -> StoreView:
     """One copy of the run store per server, brought up to date from the change feed on each page run."""
     return StoreView(RunStore(root))
-
-
-def folder_roots(server: argparse.Namespace, store: RunStore) -> DataRoots | None:
-    """Where a class page's image folders may be (`workbench.data.roots`); None on the teacher's page: any."""
-    if server.teacher:
-        return None
-    try:
-        return DataRoots.of(server.data_root, store.root)
-    except WorkbenchError as exc:
-        st.error(str(exc))
-        st.stop()
 
 
 def page_owner() -> str:
@@ -157,20 +128,6 @@ def curves_refresh(mine: Job | None, first_epoch_due: bool) -> float | None:
     return CURVES_REFRESH_SECONDS if mine is not None and mine.state == "running" and not first_epoch_due else None
 
 
-def teacher_page_open(server: argparse.Namespace) -> bool:
-    """A teacher page on this machine only opens as it is; one reachable from the network asks for the secret
-    once, and without a secret (``streamlit run`` on every interface) it does not open at all."""
-    secret = teacher_secret()
-    if secret:
-        return teacher_admitted(secret)
-    if is_loopback(st.get_option("server.address")):
-        return True
-    st.error("This teacher page listens beyond this machine and has no secret, so it stays closed. Start it with "
-             "`workbench dashboard --teacher` (it listens on 127.0.0.1, or makes a secret when given "
-             "--server.address), or set WORKBENCH_TEACHER_SECRET.")
-    return False
-
-
 def watch(store: RunStore, board: JobBoard, page: str) -> None:
     """Another browser's page, opened from a copy of its address: its job's progress and curves, read-only."""
     st.info("This address belongs to a page opened in another browser: you see its progress, read-only. "
@@ -203,6 +160,9 @@ def page() -> None:
     st.set_page_config(page_title="Transfer Workbench", layout="wide")
     st.html(COMPACT)
     server = server_options()
+    if st.query_params.get(PHONE):  # a phone that scanned a student's QR code: that one class's upload, nothing more
+        phone_page(st.query_params[PHONE])
+        return
     store, owner = RunStore(server.runs_dir), page_owner()
     board, view = job_board(str(store.root), server.max_jobs), store_view(str(store.root))
     st.title("Transfer Workbench")
@@ -217,12 +177,14 @@ def page() -> None:
     where = store.root.resolve() if server.teacher else store.root.resolve().name
     st.caption(f"Fine-tune a pre-trained CNN and train it from scratch under identical conditions. "
                f"Runs saved in `{where}`" + (" · teacher mode" if server.teacher else ""))
+    viewer = None if server.teacher else dataset_viewer(token)
+    shelf = DatasetShelf(store.root, server.quotas)
     records, problems = view.refresh()
     # A comparison stopped before its first epoch has nothing to show, ever: not offered (issue 22's ghosts).
     recorded = {c: comparison for c, comparison in group_comparisons(records).items() if not comparison.empty}
     restore(board, owner)
     sidebar(store, board, owner, {RunConfig.of(r).dataset: len(r.classes) for r in records if r.classes},
-            folder_roots(server, store), server.limits, pages)
+            folder_roots(server, store, viewer), server.limits, pages, shelf.list(viewer), viewer)
     mine = board.active(owner)
     if not board.training():
         prepare_worker()  # the next job's worker imports the engine now, not after the click
@@ -244,11 +206,16 @@ def page() -> None:
         queue_panel(board, owner, server.teacher)
 
     header()
-    if not recorded and mine is None:
-        demo(store, board, owner, server.limits, pages)
-        return
     # Only the open tab runs (Streamlit's lazy tabs): a page showing the curves does not redraw the class board.
-    curves, history, board_tab, inside, explorer = st.tabs(list(TABS), key="view_tab", on_change="rerun")
+    curves, gather, play, history, board_tab, inside, explorer = st.tabs(list(TABS), key="view_tab", on_change="rerun")
+    if not recorded and mine is None:
+        if curves.open is not False:
+            with curves:
+                demo(store, board, owner, server.limits, pages)
+        if gather.open:
+            with gather:
+                gather_tab(shelf, viewer, camera_allowed(st.context.url), page_base(st.context.url))
+        return
     shown: list[str] = []  # the comparison the other tabs were drawn for, in this run of the whole page
 
     @st.fragment(run_every=curves_refresh(mine, first_epoch_due))
@@ -271,6 +238,12 @@ def page() -> None:
             transfer_vs_scratch()
     shown.append(st.session_state.get(PICKED) or "")
     chosen = recorded.get(shown[0])
+    if gather.open:
+        with gather:
+            gather_tab(shelf, viewer, camera_allowed(st.context.url), page_base(st.context.url))
+    if play.open:
+        with play:
+            play_tab(store, chosen, shelf, viewer, camera_allowed(st.context.url))
     if history.open:
         with history:
             compare_runs(store, recorded, problems)

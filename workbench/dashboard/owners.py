@@ -60,6 +60,12 @@ def browser_token() -> str:
     return token
 
 
+def dataset_viewer(token: str) -> str:
+    """Who owns a gathered dataset made in this browser: a hash of its token, kept in the dataset's manifest (the
+    token itself never leaves the cookie and this server's memory)."""
+    return _digest(token, "datasets")[:24]
+
+
 class PageClaims:
     """Which browser owns each page id on this server: the first that opened it (a hash of its token)."""
 

@@ -9,14 +9,17 @@ Launch, in this page only.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import streamlit as st
 
 from workbench.core.errors import DataError, WorkbenchError
+from workbench.dashboard.gather import owner_label
 from workbench.dashboard.text import plain
 from workbench.dashboard.views import PICKED
+from workbench.data.gathered.dataset import GatheredDataset
 from workbench.data.loading import list_datasets, suggested_datasets
-from workbench.data.roots import DataRoots, folder_argument
+from workbench.data.roots import DATASETS, DataRoots, folder_argument
 from workbench.experiments.grids import configs_from_values
 from workbench.jobs.board import JobBoard
 from workbench.jobs.job import Job
@@ -30,6 +33,7 @@ from workbench.store.runs import RunStore
 
 GROUPS = {"finetuning": "discriminative rates and gradual unfreezing", "training": "training details"}
 FOLDER = "your image folder"
+GATHERED = "gathered:"  # a dataset of the Your images tab, by name (its folder is the run folder's to say)
 NO_GRID = "nothing else"
 FORM_KEYS = ("dataset_folder", "mode", "sweep", "sweep2", "student_name")  # what the sidebar holds besides the options
 
@@ -98,14 +102,19 @@ def control(o: Option, backbone: str, where):
     return where.text_input(o.label, key=o.name, help=o.help)
 
 
-def dataset_control(o: Option, where, roots: DataRoots | None = None) -> None:
-    """Suggested datasets and "your image folder" (with its path): the dataset option as a picker. On a class
-    page (``roots``) the path must lie inside a data root, and with none named no path is offered."""
-    choices = suggested_datasets() + [FOLDER]
+def dataset_control(o: Option, where, roots: DataRoots | None = None, gathered: list[GatheredDataset] = (),
+                    viewer: str | None = None) -> None:
+    """Suggested datasets, the class's gathered ones this page may see, and "your image folder" (with its path): the
+    dataset option as a picker. On a class page (``roots``) the path must lie inside a data root, and with none
+    named no path is offered."""
+    mine = {f"{GATHERED}{d.name}": owner_label(d, viewer) for d in gathered}
+    choices = suggested_datasets() + list(mine) + [FOLDER]
     if st.session_state.setdefault(o.name, o.default) not in choices:
         st.session_state[o.name] = FOLDER
     described = "\n".join(f"- **{name}**: {text}" for name, text in list_datasets().items())
-    if where.selectbox(o.label, choices, key=o.name, help=described) != FOLDER:
+    described += "\n- datasets gathered in the **Your images** tab: yours, and those classmates shared"
+    if where.selectbox(o.label, choices, key=o.name, help=described,
+                       format_func=lambda c: f"{c.removeprefix(GATHERED)} · {mine[c]}" if c in mine else c) != FOLDER:
         return
     if roots is not None and not roots.named:
         where.caption(plain(roots.refusal()))
@@ -143,11 +152,19 @@ def sweep_key(sweep: str, backbone: str) -> str:
     return f"sweep_values:{sweep}:{backbone}"
 
 
-def form_values(roots: DataRoots | None = None) -> dict:
+def form_values(roots: DataRoots | None = None, runs_root: Path | None = None) -> dict:
     """What the page holds now, as {option name: value}. A callback reads it here: this is each widget's
     newest value, also for one changed in the same click (a number typed, then Launch). On a class page
-    (``roots``) an image folder inside a root is given resolved, so the job reads the folder that was checked."""
+    (``roots``) an image folder inside a root is given resolved, so the job reads the folder that was checked;
+    a gathered dataset is its folder in the run folder (``runs_root``)."""
     values = {o.name: st.session_state[o.name] for o in shown_in("dashboard") if o.name in st.session_state}
+    if str(values.get("dataset", "")).startswith(GATHERED) and runs_root is not None:
+        folder = str(Path(runs_root) / DATASETS / values["dataset"].removeprefix(GATHERED))
+        try:
+            folder = folder_argument(folder, roots)
+        except DataError:
+            pass  # not this page's to read (unshared since?): Launch's preflight refuses it in one line
+        values["dataset"] = f"imagefolder:{folder}"
     if values.get("dataset") == FOLDER:
         text = st.session_state.get("dataset_folder", "").strip()
         try:
@@ -159,7 +176,8 @@ def form_values(roots: DataRoots | None = None) -> dict:
 
 
 def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[str, int],
-            roots: DataRoots | None = None, limits: Limits | None = None, pages: set[str] = ()) -> None:
+            roots: DataRoots | None = None, limits: Limits | None = None, pages: set[str] = (),
+            gathered: list[GatheredDataset] = (), viewer: str | None = None) -> None:
     """Options by group, the stage map, what to run, Launch and Stop, and this page's own errors. ``roots``:
     where a class page's image folders may be (`workbench.data.roots`); None on the teacher's page. ``limits``:
     what one Launch may ask for (None: anything), ``pages``: every page of this person (the queue limit)."""
@@ -169,14 +187,14 @@ def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[st
         where = bar if group == "main" else bar.expander(GROUPS[group])
         for o in shown_in("dashboard", group):
             if o.name == "dataset":
-                dataset_control(o, where, roots)
+                dataset_control(o, where, roots, gathered, viewer)
                 continue
             control(o, st.session_state.get("backbone", option("backbone").default), where)
             if o.name == "backbone":
                 backbone_notes(st.session_state["backbone"], where)
             if o.name == "freeze_depth":
                 map_slot = where.container()  # drawn once the dataset, hence the head's size, is known
-    values = form_values(roots)
+    values = form_values(roots, store.root)
     backbone = values["backbone"]
     stage_map(backbone, values["freeze_depth"],
               known_classes.get(values["dataset"]) or _class_count(values["dataset"], roots), map_slot)
@@ -224,7 +242,7 @@ def launch(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None
     """Launch's callback: check (the server's limits first, before a sweep's comparisons are even built),
     queue, and show the new comparison (runs before the page redraws)."""
     st.session_state["launch_error"] = None
-    values = form_values(roots)
+    values = form_values(roots, store.root)
     sweep = st.session_state.get("sweep") if st.session_state.get("mode") == "sweep" else None
     sweep2 = st.session_state.get("sweep2", NO_GRID) if sweep else NO_GRID
     sweep2 = None if sweep2 == NO_GRID else sweep2

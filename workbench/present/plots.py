@@ -129,6 +129,21 @@ def imagenet_predictions(predictions: dict[str, list[tuple[str, float]]]) -> go.
     return fig
 
 
+def both_predictions(top: dict[str, list[tuple[str, float]]], classes: int) -> go.Figure:
+    """Play: each network's top classes for one frame, side by side in its own colour, on a fixed 0-100% axis (so
+    that a bar's length, frame after frame, is comparable)."""
+    fig = make_subplots(rows=1, cols=len(top), subplot_titles=[f"{role}: {ranked[0][0]}" if ranked else role
+                                                               for role, ranked in top.items()],
+                        horizontal_spacing=0.2)
+    for col, (role, ranked) in enumerate(top.items(), start=1):
+        fig.add_trace(go.Bar(x=[p for _, p in ranked][::-1], y=[fit_label(c, 16) for c, _ in ranked][::-1],
+                             orientation="h", marker_color=COLORS[role], showlegend=False,
+                             text=[f"{p:.0%}" for _, p in ranked][::-1], textposition="auto"), row=1, col=col)
+    fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    fig.update_layout(height=90 + 34 * min(3, classes), margin={"t": 40, "b": 25, "l": 10, "r": 20})
+    return fig
+
+
 LABEL_CHARS = 17  # what fits over an image of a grid eight wide in an 800 px chart, at 10 px type
 
 

@@ -18,6 +18,7 @@ from workbench import lazy_exports
 
 _PUBLIC = {
     "ComparisonPanel": "workbench.widgets.comparison:ComparisonPanel",
+    "DatasetBuilder": "workbench.widgets.datasets:DatasetBuilder",
     "StageMap": "workbench.widgets.comparison:StageMap",
     "BackboneExplorer": "workbench.widgets.explorer:BackboneExplorer",
     "SweepPanel": "workbench.widgets.sweep:SweepPanel",

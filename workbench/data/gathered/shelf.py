@@ -31,20 +31,12 @@ from workbench.data.gathered.checks import likeness_groups
 from workbench.data.gathered.dataset import GatheredDataset
 from workbench.data.gathered.manifest import SESSION_MARK, session_of
 from workbench.data.gathered.names import checked_name
+from workbench.data.gathered.quotas import Quotas
 from workbench.data.gathered.reencode import SUFFIX, reencode
 from workbench.data.roots import DATASETS
 
 MIN_CLASSES, MAX_CLASSES = 2, 10
 TEACHER = None  # the owner/viewer that is the teacher: sees and changes everything
-
-
-@dataclass(frozen=True)
-class Quotas:
-    """What one student may keep on the class server (the teacher sets them: `workbench dashboard --max-...`)."""
-
-    images_per_class: int = 200
-    images_per_dataset: int = 1000
-    megabytes_per_owner: int = 100
 
 
 @dataclass
@@ -54,6 +46,12 @@ class Added:
     added: int = 0
     sessions: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+
+    @classmethod
+    def total(cls, batches: list[Added]) -> Added:
+        """Several batches (an import's) as one account."""
+        return cls(sum(b.added for b in batches), [s for b in batches for s in b.sessions],
+                   [line for b in batches for line in b.refused])
 
 
 def _by_session(files: list[tuple[str, bytes]]) -> dict[str | None, list[tuple[str, bytes]]]:
