@@ -42,11 +42,11 @@ class Server:
 
 
 @contextlib.contextmanager
-def _serve(command: list[str], runs: Path, port: int, env: dict | None = None) -> Iterator[Server]:
+def _serve(command: list[str], runs: Path, port: int, env: dict | None = None, scheme: str = "http") -> Iterator[Server]:
     env = {k: v for k, v in dict(env or os.environ).items() if k != "WORKBENCH_TEACHER_SECRET"}
     process = subprocess.Popen(command, env=dict(env, WORKBENCH_RUNS=str(runs)), cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    server = Server(f"http://127.0.0.1:{port}", process)
+    server = Server(f"{scheme}://127.0.0.1:{port}", process)
     threading.Thread(target=lambda: server.output.extend(iter(process.stdout.readline, "")), daemon=True).start()
     try:
         if not answers(f"{server.url}/_stcore/health", process, 90, b"ok"):
@@ -67,6 +67,14 @@ def class_server(runs: Path, *app_args: str, env: dict | None = None):
     return _serve([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
                    "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
                    "--", *app_args], runs, port, env)
+
+
+def network_server(runs: Path, https: bool = False, env: dict | None = None):
+    """`workbench dashboard` on every interface, as a teacher serves a class (``https``: with ``--https``)."""
+    port = free_port()
+    return _serve([sys.executable, "-m", "workbench.cli.main", "dashboard", "--server.headless", "true",
+                   "--server.address", "0.0.0.0", "--server.port", str(port), *(["--https"] if https else [])],
+                  runs, port, env, scheme="https" if https else "http")
 
 
 def teacher_server(runs: Path, *options: str, env: dict | None = None):

@@ -19,7 +19,7 @@ from skimage import data as photos
 
 from workbench.cli.main import main
 from workbench.core.errors import DataError
-from workbench.data.gathered import shelf as shelves
+from workbench.data.gathered import batches
 from workbench.data.gathered.archive import export_zip, import_zips, read_zip
 from workbench.data.gathered.checks import check_gathered
 from workbench.data.gathered.manifest import session_of
@@ -139,7 +139,7 @@ def test_a_full_disk_in_the_middle_of_an_import_leaves_nothing_half_saved(shelf,
             raise OSError(28, "No space left on device")
         return real(data, name)
 
-    monkeypatch.setattr(shelves, "reencode", full_disk)
+    monkeypatch.setattr(batches, "reencode", full_disk)
     with pytest.raises(OSError):
         shelf.create("mine", ["cup", "pen"], images={"cup": burst(0), "pen": burst(5)})
     assert [p.name for p in shelf.root.iterdir() if p.name != ".lock"] == []
@@ -330,3 +330,102 @@ def test_workbench_data_imports_lists_checks_exports_and_deletes(tmp_path, capsy
     assert main(["data", "import", str(tmp_path / "nowhere.zip"), "--runs-dir", runs]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert os.listdir(tmp_path / "runs" / "datasets") == [".lock"]
+
+
+# --- what a curious student tries -------------------------------------------------------------------------
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked_and_a_damaged_entry_in_one_line(shelf, monkeypatch):
+    from workbench.data.gathered import archive
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for k in range(3):
+            bomb.writestr(f"cup/{k}.png", b"\0" * 4_000_000)  # 12 MB of zeros in a zip of a few kB
+    assert len(out.getvalue()) < 100_000
+    monkeypatch.setattr(archive, "MAX_TOTAL_BYTES", 10_000_000)
+    with pytest.raises(DataError, match="unpacks to more than 10 MB"):
+        import_zips(shelf, "bomb", [("bomb.zip", out.getvalue())])
+    shelf.quotas = Quotas(images_per_dataset=2)
+    with pytest.raises(DataError, match="more than the 2 a dataset may hold"):
+        import_zips(shelf, "many", [("many.zip", _zip({f"cup/{k}.png": picture(k) for k in range(3)}))])
+    damaged = bytearray(_zip({"cup/a.png": picture(1), "pen/b.png": picture(2)}))
+    start = damaged.find(b"\x89PNG")
+    damaged[start + 40:start + 48] = b"\xff" * 8  # the bytes no longer match their checksum
+    with pytest.raises(DataError, match="is damaged or packed in a way this cannot read"):
+        import_zips(shelf, "damaged", [("damaged.zip", bytes(damaged))])
+    assert shelf.list() == []
+
+
+def test_a_data_root_holding_the_run_folder_does_not_open_the_datasets_above_them(tmp_path):
+    shelf = DatasetShelf(tmp_path / "school" / "runs")
+    three_sessions_each(shelf, "ann's", owner="ann")
+    roots = DataRoots.of([tmp_path / "school"], tmp_path / "school" / "runs", viewer="bob")
+    for typed in (str(tmp_path / "school"), str(tmp_path / "school" / "runs"), "runs"):
+        with pytest.raises(DataError):
+            roots.folder(typed)
+
+
+@pytest.mark.parametrize("bad", ["workbench-dataset.json", "a\u3164b", "a\u200bb", "x\u202e"])
+def test_the_shelfs_own_file_name_and_invisible_letters_are_not_names(shelf, bad):
+    with pytest.raises(DataError, match="may hold only"):
+        shelf.create("mine", ["cup", bad])
+
+
+def test_class_folders_named_in_any_unicode_form_keep_their_images(shelf):
+    decomposed = "cafe\u0301"  # é as e + an accent, as some file systems write it
+    dataset, _ = shelf.create("drinks", [], images={decomposed: burst(0), "tea  pot": burst(5)})
+    assert dataset.classes() == ["café", "tea pot"] and dataset.count() == 6
+
+
+def test_the_megabytes_a_student_keeps_count_the_batch_being_added(tmp_path):
+    shelf = DatasetShelf(tmp_path / "runs", Quotas(megabytes_per_owner=1))
+    shelf.create("mine", ["cup", "pen"], "ann")
+    rng = np.random.default_rng(0)
+    noise = [(f"{k}.png", _png_of(rng.integers(0, 255, (512, 512, 3), dtype=np.uint8))) for k in range(8)]
+    with pytest.raises(DataError, match="more than the 1 MB each student may keep"):
+        shelf.add_images("mine", "cup", noise, "ann")
+    assert shelf.open("mine", "ann").count() == 0 and not list(shelf.root.glob(".add-*"))
+
+
+def _png_of(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_class_page_is_told_of_its_dataset_by_name_never_by_the_servers_path(shelf, tmp_path):
+    from workbench.data.loading import check_dataset
+    from workbench.present.report import settings_text
+
+    shelf.create("mine", ["cup", "pen"], "ann")
+    shelf.add_images("mine", "cup", burst(0), "ann")
+    roots = DataRoots.of([], tmp_path / "runs", viewer="ann")
+    folder = str(shelf.open("mine").folder)
+    with pytest.raises(DataError) as refused:
+        check_dataset(f"imagefolder:{folder}", tmp_path, roots)
+    assert "dataset 'mine'" in str(refused.value) and str(tmp_path) not in str(refused.value)
+    assert settings_text({"dataset": f"imagefolder:{folder}"}) == "dataset imagefolder:…/mine"
+    assert shelf.holding(f"imagefolder:{folder}", "ann").name == "mine" and shelf.holding(f"imagefolder:{folder}",
+                                                                                        "bob") is None
+
+
+def test_a_phone_key_opens_only_its_class_upload_and_a_wrong_one_nothing(shelf, tmp_path, monkeypatch):
+    import time as clock
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from workbench.dashboard.phone import PHONE, PhoneKey, phone_keys
+
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    three_sessions_each(shelf, owner="ann")
+    token = phone_keys().make(PhoneKey(shelf.root, "mine", "pen", "ann", clock.time() + 60, shelf.quotas))
+    dashboard = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+    for given, says in ((token, "Add photos to pen (mine)"), ("guessed", "expired or was never valid")):
+        page = AppTest.from_file(dashboard, default_timeout=60)
+        page.query_params[PHONE] = given
+        page.run()
+        shown = " ".join(e.value for e in [*page.subheader, *page.error])
+        assert says in shown and not page.tabs and not page.sidebar.children, shown

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import socket
 from pathlib import Path
 
@@ -71,8 +70,7 @@ def certificate(runs_dir: Path) -> tuple[Path, Path, str]:
                     .sign(key, hashes.SHA256()))
             key_bytes = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption())
-            write_atomically(key_path, lambda stream: stream.write(key_bytes))
-            os.chmod(key_path, 0o600)
+            write_atomically(key_path, lambda stream: stream.write(key_bytes), private=True)
             write_atomically(cert_path, lambda stream: stream.write(cert.public_bytes(serialization.Encoding.PEM)))
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     except OSError as exc:

@@ -28,7 +28,7 @@ from workbench.spec.limits import LIMITS, Limits
 STREAMLIT_SETTINGS = ["--server.fileWatcherType", "none", "--server.showEmailPrompt", "false",
                       "--browser.gatherUsageStats", "false",
                       "--runner.postScriptGC", "false", "--client.toolbarMode", "viewer",
-                      "--client.showErrorDetails", "type"]
+                      "--client.showErrorDetails", "type", "--server.maxUploadSize", "50"]
 
 
 def add_commands(commands) -> None:

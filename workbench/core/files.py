@@ -36,9 +36,12 @@ def file_mode() -> int:
     return 0o666 & ~umask()
 
 
-def temporary_beside(folder: Path | str, name: str, suffix: str = ".tmp") -> tuple[int, Path]:
-    """A new hidden file in ``folder`` (an open descriptor and its path) with the usual permissions."""
-    handle, path = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=suffix)
+def temporary_beside(folder: Path | str, name: str, suffix: str = ".tmp", private: bool = False) -> tuple[int, Path]:
+    """A new hidden file in ``folder`` (an open descriptor and its path) with the usual permissions (``private``:
+    readable by its owner only, from the first byte: a key)."""
+    handle, path = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=suffix)  # 0600
+    if private:
+        return handle, Path(path)
     try:
         os.fchmod(handle, file_mode())
     except OSError:
@@ -46,10 +49,10 @@ def temporary_beside(folder: Path | str, name: str, suffix: str = ".tmp") -> tup
     return handle, Path(path)
 
 
-def write_atomically(path: Path, write) -> None:
+def write_atomically(path: Path, write, private: bool = False) -> None:
     """Write through a temporary file in the same folder, then rename over ``path``: a reader sees the old file or
     the new one, never half of one (a full disk or a crash leaves the old file and no temporary behind)."""
-    handle, temporary = temporary_beside(path.parent, path.name)
+    handle, temporary = temporary_beside(path.parent, path.name, private=private)
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)

@@ -14,9 +14,10 @@ from workbench.dashboard.camera import burst_camera
 from workbench.dashboard.phone import phone_panel
 from workbench.dashboard.text import plain
 from workbench.data.decode import FORMATS
+from workbench.data.gathered.batches import Added
 from workbench.data.gathered.checks import check_gathered
 from workbench.data.gathered.dataset import GatheredDataset
-from workbench.data.gathered.shelf import MAX_CLASSES, Added, DatasetShelf
+from workbench.data.gathered.shelf import MAX_CLASSES, DatasetShelf
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "bmp", "gif", "webp", "tif", "tiff"]
 THUMBNAILS = 6  # per class
@@ -111,7 +112,7 @@ def add_images(shelf: DatasetShelf, dataset: GatheredDataset, viewer: str | None
         files = st.file_uploader(f"images ({', '.join(FORMATS)}); one upload is one capture session",
                                  type=UPLOAD_TYPES, accept_multiple_files=True,
                                  key=f"upload:{dataset.name}:{st.session_state.get('_uploads', 0)}")
-        if st.button(f"Add {len(files or [])} image(s) to {target}", key="add_upload", disabled=not files):
+        if st.button(f"Add {len(files or [])} image(s) to {plain(target)}", key="add_upload", disabled=not files):
             _act(lambda: shelf.add_images(dataset.name, target, [(f.name, f.getvalue()) for f in files], viewer),
                  f"added {{added}} image(s) to {target!r} as one session")
             st.session_state["_uploads"] = st.session_state.get("_uploads", 0) + 1
@@ -121,9 +122,13 @@ def add_images(shelf: DatasetShelf, dataset: GatheredDataset, viewer: str | None
             st.info("The camera is off on this address: browsers allow it only on https:// or localhost. Ask your "
                     "teacher to start the dashboard with `--https`, or upload photos instead.")
         else:
-            st.caption(f"Each burst records {BURST_FRAMES} frames at 4 a second into {target!r}: move the object a "
-                       f"little between bursts, and record three bursts or more per class.")
-            frames = burst_camera(f"burst:{dataset.name}", BURST_FRAMES)
+            st.caption(f"Each burst records {BURST_FRAMES} frames at 4 a second into {plain(target)}: move the "
+                       f"object a little between bursts, and record three bursts or more per class.")
+            try:
+                frames = burst_camera(f"burst:{dataset.name}", BURST_FRAMES)
+            except WorkbenchError as exc:
+                frames = None
+                st.warning(plain(exc))
             if frames:
                 _act(lambda: shelf.add_images(dataset.name, target, [(f"frame{k}.jpg", f) for k, f in
                                                                      enumerate(frames, 1)], viewer, kind="burst"),
@@ -145,7 +150,7 @@ def manage(shelf: DatasetShelf, dataset: GatheredDataset, viewer: str | None) ->
         if b.button("Add as a new class", key="add_class", disabled=not new.strip()):
             _act(lambda: shelf.add_class(dataset.name, new, viewer), f"added the class {new.strip()!r}")
             st.rerun()
-        if c.button(f"Remove {old!r} and its images", key="remove_class"):
+        if c.button(f"Remove {plain(old)} and its images", key="remove_class"):
             _act(lambda: shelf.remove_class(dataset.name, old, viewer), f"removed the class {old!r}")
             st.rerun()
         shared = st.toggle("share with the class (others may train on it, not change it)", value=dataset.shared,
@@ -153,7 +158,7 @@ def manage(shelf: DatasetShelf, dataset: GatheredDataset, viewer: str | None) ->
         if shared != dataset.shared:
             _act(lambda: shelf.share(dataset.name, shared, viewer), "shared with the class" if shared else "unshared")
             st.rerun()
-        if st.checkbox(f"I want to delete {dataset.name!r} and its {dataset.count()} images", key="confirm_delete"):
+        if st.checkbox(f"I want to delete {plain(dataset.name)} and its {dataset.count()} images", key="confirm_delete"):
             if st.button("Delete the dataset", key="delete_dataset"):
                 _act(lambda: shelf.delete(dataset.name, viewer), f"deleted {dataset.name!r}")
                 st.session_state.pop("confirm_delete", None)

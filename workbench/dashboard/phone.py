@@ -25,6 +25,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.network import SELF_SIGNED_HELP, is_loopback, lan_address
 from workbench.dashboard.text import plain
 from workbench.data.gathered.dataset import GatheredDataset
+from workbench.data.gathered.quotas import Quotas
 from workbench.data.gathered.shelf import DatasetShelf
 
 KEY_HOURS = 2
@@ -38,6 +39,7 @@ class PhoneKey:
     class_name: str
     viewer: str | None
     expires: float
+    quotas: Quotas
 
 
 class PhoneKeys:
@@ -91,10 +93,11 @@ def phone_panel(shelf: DatasetShelf, dataset: GatheredDataset, class_name: str, 
                f"{plain(class_name)!s} only (for {KEY_HOURS} hours). Its file picker offers the phone's camera.")
     if base.startswith("https"):
         st.caption(SELF_SIGNED_HELP)
-    if st.button(f"Show a QR code for {class_name!r}", key="phone_qr"):
-        key = PhoneKey(shelf.root, dataset.name, class_name, viewer, time.time() + KEY_HOURS * 3600)
-        st.session_state["_phone_link"] = f"{base}?{PHONE}={phone_keys().make(key)}"
-    link = st.session_state.get("_phone_link")
+    if st.button(f"Show a QR code for {plain(class_name)}", key="phone_qr"):
+        key = PhoneKey(shelf.root, dataset.name, class_name, viewer, time.time() + KEY_HOURS * 3600, shelf.quotas)
+        st.session_state["_phone_link"] = (dataset.name, class_name, f"{base}?{PHONE}={phone_keys().make(key)}")
+    kept = st.session_state.get("_phone_link")
+    link = kept[2] if kept and kept[:2] == (dataset.name, class_name) else None  # only the class it adds to
     if link:
         image = io.BytesIO()
         segno.make(link, error="m").save(image, kind="png", scale=6, border=2)
@@ -108,7 +111,7 @@ def phone_page(token: str) -> None:
     if key is None:
         st.error("This phone link has expired or was never valid: make a new QR code on your page.")
         return
-    shelf = DatasetShelf(key.shelf_root.parent)
+    shelf = DatasetShelf(key.shelf_root.parent, key.quotas)
     st.subheader(f"Add photos to {plain(key.class_name)} ({plain(key.dataset)})")
     if st.session_state.get("_phone_done"):
         st.success(plain(st.session_state.pop("_phone_done")))

@@ -10,7 +10,6 @@ capture session, and the page offers to train again.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import streamlit as st
 
@@ -33,10 +32,7 @@ def _networks(root: str, comparison_id: str) -> PlayNetworks:
 
 def _own_dataset(networks: PlayNetworks, shelf: DatasetShelf, viewer: str | None) -> str | None:
     """The gathered dataset the networks trained on, if this page may add to it (its owner, or the teacher)."""
-    kind, _, folder = networks.dataset.partition(":")
-    if kind != "imagefolder" or Path(folder).parent.resolve() != shelf.root.resolve():
-        return None
-    found = next((d for d in shelf.list(viewer) if d.folder.resolve() == Path(folder).resolve()), None)
+    found = shelf.holding(networks.dataset, viewer)
     return found.name if found is not None and (viewer is None or found.owner == viewer) else None
 
 

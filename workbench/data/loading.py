@@ -84,6 +84,15 @@ def opens_cheaply(spec: str) -> bool:
     return dataset_kind(spec)[0].opens_cheaply
 
 
+def dataset_label(spec: str) -> str:
+    """A dataset as pages and tables name it: the kind's own label (a folder by its name, not where it is)."""
+    try:
+        kind, argument = dataset_kind(spec)
+    except DataError:
+        return spec
+    return spec if kind.label is None else kind.label(argument)
+
+
 def dataset_identity(spec: str) -> str:
     """What fixes a dataset's content for reuse: its name, or for a folder what the kind reads of its files."""
     kind, argument = dataset_kind(spec)

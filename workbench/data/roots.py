@@ -72,6 +72,8 @@ class DataRoots:
             return None
         if _inside(str(real), str(self.datasets)):  # even where a named root holds the run folder
             return real if self._may_see(real) else None
+        if _inside(str(self.datasets), str(real)):  # a folder above the datasets would read every one of them
+            return None
         return real if any(_inside(str(real), str(root)) for root in self.named) else None
 
     def _may_see(self, real: Path) -> bool:

@@ -101,6 +101,7 @@ class DatasetKind:
     identity: Callable[[str], str] | None = None  # what reuse compares, where the name does not fix the content
     confine: Callable[[str, "DataRoots"], str] | None = None  # the argument resolved inside a class page's roots
     opens_cheaply: bool = False  # no download, only labels read: a picker may open it to count classes
+    label: Callable[[str], str] | None = None  # how a page shared by a class names it (a folder: not its path)
 
 
 DATASET_KINDS: dict[str, DatasetKind] = {}

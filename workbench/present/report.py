@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workbench.core.metrics import BY_KEY, METRICS, percent, seconds
+from workbench.data.loading import dataset_label
 from workbench.spec.options import OPTIONS, option
 
 NOT_RUN = "not run (stopped)"  # a run its comparison never started: stopped (Stop, Ctrl-C) before it
@@ -119,7 +120,12 @@ def settings_text(values: dict) -> str:
     rest only where they differ from their default (what a person needs to tell two set-ups apart)."""
     shown = [o for o in OPTIONS if o.name in values and "dashboard" in o.faces
              and (o.group == "main" or o.show(values[o.name]) != o.show(o.default))]
-    return " · ".join(f"{o.label} {o.show(values[o.name])}" for o in shown)
+    return " · ".join(f"{o.label} {shown_value(o, values[o.name])}" for o in shown)
+
+
+def shown_value(o, value) -> str:
+    """An option's value as a page shared by a class shows it (a dataset by its label: `dataset_label`)."""
+    return dataset_label(value) if o.name == "dataset" else o.show(value)
 
 
 def comparison_label(comparison) -> str:
@@ -134,7 +140,7 @@ def comparison_label(comparison) -> str:
     status = next((s for s in ("failed", "interrupted", "running") if s in statuses), "completed")
     per_class = option("train_per_class").show(run.train_per_class)
     return (f"{run.backbone} · freeze {run.freeze_depth} · lr {option('lr').show(run.lr)} · BN {run.bn_policy} · "
-            f"{run.dataset} ({per_class}/class) · {run.epochs} epochs · {run.image_size} px · "
+            f"{dataset_label(run.dataset)} ({per_class}/class) · {run.epochs} epochs · {run.image_size} px · "
             f"seed{'s' if len(seeds) > 1 else ''} {option('seeds').show(seeds)} · {status} ({when})")
 
 

@@ -15,9 +15,10 @@ import ipywidgets as w
 
 from workbench.core import settings
 from workbench.core.errors import WorkbenchError
+from workbench.data.gathered.batches import Added
 from workbench.data.gathered.checks import Readiness, check_gathered
 from workbench.data.gathered.dataset import GatheredDataset
-from workbench.data.gathered.shelf import Added, DatasetShelf
+from workbench.data.gathered.shelf import DatasetShelf
 
 
 def _files(files: list) -> list[tuple[str, bytes]]:

@@ -15,18 +15,21 @@ import json
 import re
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from workbench.core.errors import DataError
 from workbench.core.files import write_atomically
+from workbench.data.gathered.batches import Added
+from workbench.data.gathered.dataset import GatheredDataset
 from workbench.data.gathered.manifest import MANIFEST, read_manifest
 from workbench.data.gathered.names import checked_name
-from workbench.data.gathered.shelf import TEACHER, Added, DatasetShelf, GatheredDataset
+from workbench.data.gathered.shelf import TEACHER, DatasetShelf
 
-MAX_ENTRIES = 5000
+MAX_ENTRIES = 5000  # and never more than the dataset may hold (its quota)
 MAX_ENTRY_BYTES = 30_000_000  # one image as uploaded
-MAX_TOTAL_BYTES = 1_000_000_000  # unpacked, the whole zip
+MAX_TOTAL_BYTES = 200_000_000  # unpacked, all the zips of one import together: what is held in memory at once
 _SAMPLES = re.compile(r"[\s_-]*samples?$", re.IGNORECASE)  # "Cat-samples.zip": the class is "Cat"
 
 
@@ -34,8 +37,10 @@ def _refuse(zip_name: str, why: str) -> DataError:
     return DataError(f"{zip_name} cannot be imported: {why}; zip the class folders again, as plain folders of images")
 
 
-def read_zip(source: str | Path | bytes | BinaryIO, zip_name: str) -> dict[str, list[tuple[str, bytes]]]:
-    """A zip -> {class: [(file name, bytes)]}, checked entry by entry before any byte is used."""
+def read_zip(source: str | Path | bytes | BinaryIO, zip_name: str, max_entries: int = MAX_ENTRIES,
+             max_bytes: int = MAX_TOTAL_BYTES) -> dict[str, list[tuple[str, bytes]]]:
+    """A zip -> {class: [(file name, bytes)]}, checked entry by entry before any byte is used: at most
+    ``max_entries`` images and ``max_bytes`` unpacked (a few kB of zip can claim a gigabyte)."""
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         archive = zipfile.ZipFile(stream)
@@ -43,10 +48,10 @@ def read_zip(source: str | Path | bytes | BinaryIO, zip_name: str) -> dict[str, 
         raise DataError(f"{zip_name} is not a zip file that can be read; make it again (a .zip of class folders)") from None
     with archive:
         entries = [info for info in archive.infolist() if not info.is_dir()]
-        if len(entries) > MAX_ENTRIES:
-            raise _refuse(zip_name, f"it holds {len(entries)} files, more than {MAX_ENTRIES}")
-        if sum(info.file_size for info in entries) > MAX_TOTAL_BYTES:
-            raise _refuse(zip_name, f"it unpacks to more than {MAX_TOTAL_BYTES / 1e9:g} GB")
+        if len(entries) > max_entries:
+            raise _refuse(zip_name, f"it holds {len(entries)} files, more than the {max_entries} a dataset may hold")
+        if sum(info.file_size for info in entries) > max_bytes:
+            raise _refuse(zip_name, f"it unpacks to more than {max_bytes / 1e6:g} MB")
         classes: dict[str, list[tuple[str, bytes]]] = {}
         fallback = _SAMPLES.sub("", PurePosixPath(zip_name.replace("\\", "/")).stem) or "images"
         for info in entries:
@@ -62,8 +67,12 @@ def read_zip(source: str | Path | bytes | BinaryIO, zip_name: str) -> dict[str, 
             if info.file_size > MAX_ENTRY_BYTES:
                 raise _refuse(zip_name, f"the entry {info.filename!r} is over {MAX_ENTRY_BYTES / 1e6:g} MB")
             class_name = checked_name(path.parent.name if len(path.parts) > 1 else fallback, "class")
-            with archive.open(info) as entry:
-                data = entry.read(MAX_ENTRY_BYTES + 1)
+            try:
+                with archive.open(info) as entry:
+                    data = entry.read(MAX_ENTRY_BYTES + 1)
+            except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError, ValueError):
+                raise _refuse(zip_name, f"the entry {info.filename!r} is damaged or packed in a way this cannot "
+                                        f"read") from None
             if len(data) > MAX_ENTRY_BYTES:
                 raise _refuse(zip_name, f"the entry {info.filename!r} unpacks to more than it says")
             classes.setdefault(class_name, []).append((path.name, data))
@@ -76,9 +85,12 @@ def import_zips(shelf: DatasetShelf, name: str, zips: list[tuple[str, str | Path
                 owner: str | None = TEACHER) -> tuple[GatheredDataset, list[Added]]:
     """One new dataset from one or more zips (Teachable Machine: one zip per class), made whole or not at all."""
     classes: dict[str, list[tuple[str, bytes]]] = {}
+    room, entries = MAX_TOTAL_BYTES, shelf.quotas.images_per_dataset
     for zip_name, source in zips:
-        for class_name, files in read_zip(source, zip_name).items():
+        for class_name, files in read_zip(source, zip_name, entries, room).items():
             classes.setdefault(class_name, []).extend(files)
+            room -= sum(len(data) for _, data in files)
+            entries -= len(files)
     if len(classes) < 2:
         found = ", ".join(repr(c) for c in classes)
         raise DataError(f"the zip(s) hold one class ({found}); a dataset needs two: zip a folder per class, or "

@@ -14,58 +14,28 @@ so a refused file, a full disk or a crash leaves the dataset as it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from workbench.core.errors import DataError
-from workbench.core.files import write_atomically
-from workbench.data.decode import ImageRefused
-from workbench.data.gathered.checks import likeness_groups
+from workbench.data.gathered.batches import Added, by_session, encode_batch
 from workbench.data.gathered.dataset import GatheredDataset
-from workbench.data.gathered.manifest import SESSION_MARK, session_of
 from workbench.data.gathered.names import checked_name
 from workbench.data.gathered.quotas import Quotas
-from workbench.data.gathered.reencode import SUFFIX, reencode
 from workbench.data.roots import DATASETS
 
 MIN_CLASSES, MAX_CLASSES = 2, 10
+LOCK_SECONDS = 30
+STALE_SECONDS = 3600  # a hidden write folder this old belongs to a write that crashed
 TEACHER = None  # the owner/viewer that is the teacher: sees and changes everything
-
-
-@dataclass
-class Added:
-    """One batch: how many images it added, the sessions they make, and one line for each file refused."""
-
-    added: int = 0
-    sessions: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-
-    @classmethod
-    def total(cls, batches: list[Added]) -> Added:
-        """Several batches (an import's) as one account."""
-        return cls(sum(b.added for b in batches), [s for b in batches for s in b.sessions],
-                   [line for b in batches for line in b.refused])
-
-
-def _by_session(files: list[tuple[str, bytes]]) -> dict[str | None, list[tuple[str, bytes]]]:
-    """An import's files, one batch per session its names carry (an exported dataset keeps its sessions); files
-    named any other way are one batch under ``None`` (sessions found by likeness)."""
-    batches: dict[str | None, list[tuple[str, bytes]]] = {}
-    for file_name, data in files:
-        named = SESSION_MARK in Path(str(file_name)).stem
-        batches.setdefault(session_of(Path(str(file_name))) if named else None, []).append((file_name, data))
-    return batches
-
-
-def new_session(kind: str) -> str:
-    return f"{kind}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:4]}"
 
 
 class DatasetShelf:
@@ -75,9 +45,25 @@ class DatasetShelf:
         self.root = Path(runs_dir).expanduser() / DATASETS
         self.quotas = quotas
 
-    def _lock(self) -> FileLock:
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer at a time, briefly (renames and the manifest: images are encoded before it is taken); left-over
+        hidden folders of a crashed write are swept away here."""
         self.root.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root / ".lock"), timeout=30)
+        try:
+            with FileLock(str(self.root / ".lock"), timeout=LOCK_SECONDS):
+                self._sweep()
+                yield
+        except Timeout:
+            raise DataError("the class's datasets are busy (another page is saving images); try again in a "
+                            "moment") from None
+
+    def _sweep(self) -> None:
+        stale = time.time() - STALE_SECONDS
+        for path in self.root.glob(".*-*"):
+            with contextlib.suppress(OSError):
+                if path.is_dir() and path.stat().st_mtime < stale:
+                    shutil.rmtree(path, ignore_errors=True)
 
     def list(self, viewer: str | None = TEACHER) -> list[GatheredDataset]:
         """The datasets ``viewer`` may see: all for the teacher, else their own and the shared ones."""
@@ -94,6 +80,10 @@ class DatasetShelf:
                             f"(`workbench data list`)")
         return found
 
+    def holding(self, spec: str, viewer: str | None = TEACHER) -> GatheredDataset | None:
+        """The dataset ``viewer`` may see that a run trained on (``spec``: its dataset name, as recorded), if any."""
+        return next((d for d in self.list(viewer) if spec in (d.spec, f"imagefolder:{d.folder.resolve()}")), None)
+
     def _own(self, name: str, viewer: str | None) -> GatheredDataset:
         dataset = self.open(name, viewer)
         if viewer is not TEACHER and dataset.owner != viewer:
@@ -105,102 +95,102 @@ class DatasetShelf:
                images: dict[str, list[tuple[str, bytes]]] | None = None, kind: str = "upload") -> tuple[GatheredDataset, list[Added]]:
         """A new dataset with these classes (and, from an import, their images), renamed into place whole."""
         name = checked_name(name, "dataset")
-        classes = list(dict.fromkeys(checked_name(c, "class") for c in classes))
+        given: dict[str, list[tuple[str, bytes]]] = {}
+        for class_name, files in (images or {}).items():  # a folder's name as the shelf will write it
+            given.setdefault(checked_name(class_name, "class"), []).extend(files)
+        classes = list(dict.fromkeys([*(checked_name(c, "class") for c in classes), *given]))
         if not MIN_CLASSES <= len(classes) <= MAX_CLASSES:
             raise DataError(f"a dataset has {MIN_CLASSES} to {MAX_CLASSES} classes; {name!r} would have "
                             f"{len(classes)}")
-        with self._lock():
-            if (self.root / name).exists():
-                raise DataError(f"a dataset named {name!r} exists already; choose another name")
-            staging = self.root / f".new-{uuid.uuid4().hex}"
-            try:
-                staging.mkdir()
-                dataset = GatheredDataset(name, staging, owner, False, datetime.now(timezone.utc).isoformat(
-                    timespec="seconds"), {})
-                for class_name in classes:
-                    (staging / class_name).mkdir()
-                self._check_quota(dataset, sum(len(files) for files in (images or {}).values()))
-                for class_name, files in (images or {}).items():
-                    if len(files) > self.quotas.images_per_class:
-                        raise DataError(f"class {class_name!r} has {len(files)} images, more than the "
-                                        f"{self.quotas.images_per_class} a class may have here; leave some out")
-                batches = [self._write_batch(dataset, c, files, kind, staging / c, by_likeness=named is None)
-                           for c in classes for named, files in _by_session((images or {}).get(c, [])).items()]
-                dataset.save()
+        if (self.root / name).exists():
+            raise DataError(f"a dataset named {name!r} exists already; choose another name")
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f".new-{uuid.uuid4().hex}"
+        dataset = GatheredDataset(name, staging, owner, False, datetime.now(timezone.utc).isoformat(
+            timespec="seconds"), {})
+        try:
+            staging.mkdir()
+            for class_name in classes:
+                (staging / class_name).mkdir()
+            self._check_counts(dataset, sum(map(len, given.values())))
+            for class_name, files in given.items():
+                self._check_counts(dataset, len(files), class_name)
+            batches = []
+            for class_name in classes:
+                for named, files in by_session(given.get(class_name, [])).items():
+                    added, staged = encode_batch(dataset, class_name, files, kind, staging / class_name,
+                                                      by_likeness=named is None)
+                    dataset.hashes.update({f"{class_name}/{file}": entry for file, entry in staged.items()})
+                    batches.append(added)
+            self._check_bytes(owner, dataset.size_bytes())
+            dataset.save()
+            with self._locked():
+                if (self.root / name).exists():
+                    raise DataError(f"a dataset named {name!r} exists already; choose another name")
                 os.rename(staging, self.root / name)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         return self.open(name, TEACHER), batches
 
     def add_images(self, name: str, class_name: str, files: list[tuple[str, bytes]], viewer: str | None = TEACHER,
                    kind: str = "upload") -> Added:
-        """One session's images into one class: each re-encoded, refused ones named, the rest kept together."""
+        """One session's images into one class: each re-encoded (outside the lock), refused ones named, the rest
+        kept together; the quotas are checked on what was really kept."""
         if not files:
             raise DataError("no images given; choose image files (JPEG, PNG, BMP, GIF, WebP or TIFF) to add")
-        with self._lock():
-            dataset = self._own(name, viewer)
-            if class_name not in dataset.classes():
-                raise DataError(f"dataset {dataset.name!r} has no class {class_name!r}; add the class first")
-            self._check_quota(dataset, len(files), class_name)
-            staging = self.root / f".add-{uuid.uuid4().hex}"
-            try:
-                staging.mkdir()
-                added = self._write_batch(dataset, class_name, files, kind, staging)
-                for path in sorted(staging.iterdir()):
-                    os.rename(path, dataset.folder / class_name / path.name)
+        dataset = self._own(name, viewer)
+        if class_name not in dataset.classes():
+            raise DataError(f"dataset {dataset.name!r} has no class {class_name!r}; add the class first")
+        self._check_counts(dataset, len(files), class_name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f".add-{uuid.uuid4().hex}"
+        try:
+            staging.mkdir()
+            added, staged = encode_batch(dataset, class_name, files, kind, staging)
+            with self._locked():
+                dataset = self._own(name, viewer)  # as it is now: another page may have changed it meanwhile
+                if class_name not in dataset.classes():
+                    raise DataError(f"dataset {dataset.name!r} has no class {class_name!r} any more")
+                self._check_counts(dataset, len(staged), class_name)
+                self._check_bytes(dataset.owner, sum((staging / file).stat().st_size for file in staged))
+                there = {entry.get("digest"): key for key, entry in dataset.hashes.items()}
+                for file, entry in staged.items():
+                    if entry["digest"] in there:  # the same picture, added by another page meanwhile
+                        added.refused.append(f"a picture of this batch is the same as {there[entry['digest']]}; skipped")
+                        added.added -= 1
+                        continue
+                    os.rename(staging / file, dataset.folder / class_name / file)
+                    dataset.hashes[f"{class_name}/{file}"] = entry
                 dataset.save()
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return added
 
-    def _write_batch(self, dataset: GatheredDataset, class_name: str, files: list[tuple[str, bytes]], kind: str,
-                     into: Path, by_likeness: bool = False) -> Added:
-        """Encode ``files`` into ``into`` as a new session of ``class_name`` (a burst, an upload); with
-        ``by_likeness`` (an import whose file names carry no sessions) as one session per group of near-copies, so
-        that a folder of separate photos splits freely while a burst inside it stays whole."""
-        added = Added()
-        seen = {entry.get("digest"): key for key, entry in dataset.hashes.items()}
-        kept = []
-        for number, (file_name, data) in enumerate(files, 1):
-            shown = Path(str(file_name)).name or f"file {number}"
-            try:
-                encoded = reencode(data, shown)
-            except ImageRefused as refused:
-                added.refused.append(str(refused))
-                continue
-            if encoded.digest in seen:
-                added.refused.append(f"{shown} is the same picture as {seen[encoded.digest]} in "
-                                     f"{dataset.name!r}; skipped")
-                continue
-            seen[encoded.digest] = f"{class_name}/{shown}"
-            kept.append((number, encoded))
-        groups = likeness_groups([encoded.phash for _, encoded in kept]) if by_likeness else [0] * len(kept)
-        sessions = {group: new_session(kind) for group in dict.fromkeys(groups)}
-        for (number, encoded), group in zip(kept, groups):
-            stored = f"{sessions[group]}{SESSION_MARK}{number:03d}{SUFFIX}"
-            write_atomically(into / stored, lambda stream, data=encoded.data: stream.write(data))
-            dataset.hashes[f"{class_name}/{stored}"] = {"digest": encoded.digest, "phash": encoded.phash}
-        added.added, added.sessions = len(kept), list(sessions.values())
-        return added
-
-    def _check_quota(self, dataset: GatheredDataset, adding: int, class_name: str | None = None) -> None:
+    def _check_counts(self, dataset: GatheredDataset, adding: int, class_name: str | None = None) -> None:
         quotas = self.quotas
-        if class_name is not None and len(dataset.images(class_name)) + adding > quotas.images_per_class:
-            raise DataError(f"class {class_name!r} would have more than {quotas.images_per_class} images; "
-                            f"delete some first, or add at most {quotas.images_per_class - len(dataset.images(class_name))}")
+        if class_name is not None:
+            there = len(dataset.images(class_name))
+            if there + adding > quotas.images_per_class:
+                raise DataError(f"class {class_name!r} would have more than {quotas.images_per_class} images; "
+                                f"add at most {max(0, quotas.images_per_class - there)}, or delete some first")
         if dataset.count() + adding > quotas.images_per_dataset:
             raise DataError(f"dataset {dataset.name!r} would have more than {quotas.images_per_dataset} images; "
                             f"delete some first")
-        if dataset.owner is not TEACHER:
-            used = sum(d.size_bytes() for d in self.list(TEACHER) if d.owner == dataset.owner)
-            if used > quotas.megabytes_per_owner * 1e6:
-                raise DataError(f"your datasets use {used / 1e6:.0f} MB of the {quotas.megabytes_per_owner} MB each "
-                                f"student may keep here; delete a dataset or some images first")
+
+    def _check_bytes(self, owner: str | None, adding: int) -> None:
+        """A student's datasets, with what is being added, within the megabytes each may keep."""
+        if owner is TEACHER:
+            return
+        used = sum(d.size_bytes() for d in self.list(TEACHER) if d.owner == owner) + adding
+        if used > self.quotas.megabytes_per_owner * 1e6:
+            raise DataError(f"your datasets would use {used / 1e6:.0f} MB, more than the "
+                            f"{self.quotas.megabytes_per_owner} MB each student may keep here; delete a dataset or "
+                            f"some images first")
 
     def add_class(self, name: str, class_name: str, viewer: str | None = TEACHER) -> None:
         class_name = checked_name(class_name, "class")
-        with self._lock():
+        with self._locked():
             dataset = self._own(name, viewer)
             if len(dataset.classes()) >= MAX_CLASSES:
                 raise DataError(f"{dataset.name!r} has {MAX_CLASSES} classes, the most a dataset may have")
@@ -210,7 +200,7 @@ class DatasetShelf:
 
     def rename_class(self, name: str, old: str, new: str, viewer: str | None = TEACHER) -> None:
         new = checked_name(new, "class")
-        with self._lock():
+        with self._locked():
             dataset = self._own(name, viewer)
             if old not in dataset.classes():
                 raise DataError(f"{dataset.name!r} has no class {old!r}")
@@ -223,7 +213,7 @@ class DatasetShelf:
 
     def remove_class(self, name: str, class_name: str, viewer: str | None = TEACHER) -> None:
         """A class and its images (a dataset keeps at least two classes)."""
-        with self._lock():
+        with self._locked():
             dataset = self._own(name, viewer)
             if class_name not in dataset.classes():
                 raise DataError(f"{dataset.name!r} has no class {class_name!r}")
@@ -234,7 +224,7 @@ class DatasetShelf:
             dataset.save()
 
     def delete_image(self, name: str, class_name: str, file_name: str, viewer: str | None = TEACHER) -> None:
-        with self._lock():
+        with self._locked():
             dataset = self._own(name, viewer)
             path = dataset.folder / class_name / Path(file_name).name
             if class_name not in dataset.classes() or path not in dataset.images(class_name):
@@ -244,14 +234,14 @@ class DatasetShelf:
             dataset.save()
 
     def share(self, name: str, shared: bool, viewer: str | None = TEACHER) -> None:
-        with self._lock():
+        with self._locked():
             dataset = self._own(name, viewer)
             dataset.shared = bool(shared)
             dataset.save()
 
     def delete(self, name: str, viewer: str | None = TEACHER) -> None:
         """A whole dataset: renamed out of sight first, so no page trains on half of it."""
-        with self._lock():
+        with self._locked():
             dataset = self._own(name, viewer)
             doomed = self.root / f".deleted-{uuid.uuid4().hex}"
             os.rename(dataset.folder, doomed)

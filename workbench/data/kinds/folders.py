@@ -48,7 +48,7 @@ def _class_folders(folder: Path) -> list[str]:
 def image_folder_source(root: Path, shown: str | None = None) -> ImageSource:
     """``shown``: the folder as its messages name it (a class page's, as the student typed it: where the server
     keeps its data folders is the teacher's business)."""
-    where = shown or root
+    where = f"dataset {root.name!r}" if read_manifest(root) else shown or root  # gathered: its name, not its path
     if not root.is_dir():
         raise DataError(f"image folder {where} does not exist or is not a folder; check the path")
     layout = [s for s in SPLITS if (root / s).is_dir()]
@@ -148,4 +148,5 @@ register_dataset(DatasetKind(
     "imagefolder", "your images, one folder per class (optionally inside train/ val/ test/)", _open,
     usage="imagefolder:PATH", takes_argument=True, check=_check, identity=_identity,
     confine=lambda argument, roots: str(roots.folder(argument)), opens_cheaply=True,
+    label=lambda argument: f"imagefolder:…/{Path(argument).name}",
 ))

@@ -1,0 +1,186 @@
+"""Your own images in a real browser (issue 21), with Chromium's fake camera.
+
+A student makes a dataset, records three camera bursts into one class and uploads three batches into the other,
+sees the checks say it is ready, trains a tiny comparison on it, and plays with both networks (the live camera,
+then a held-out image); a classmate's page lists the dataset only once it is shared. A second test serves the
+class on this machine's network address: over plain HTTP the camera says why it is off, over `--https` it opens.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import time
+
+import numpy as np
+import pytest
+from dashboard_pages import class_server, fill, network_server, open_page
+from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from servers import CHROMIUM_ARGS
+from skimage import data as photos
+
+from workbench.core.network import lan_address
+from workbench.store.runs import RunStore
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+SHOTS = None  # a folder to keep 1280x800 screenshots in (the README's), when set by hand
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}; apt-get install chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + CAMERA)
+        yield browser
+        browser.close()
+
+
+def _photos(folder, first: int, count: int) -> list[str]:
+    """Pieces of a real photo, saved as PNG files (different pieces: different pictures)."""
+    paths = []
+    for k in range(first, first + count):
+        row, col = divmod(k % 16, 4)
+        piece = photos.coffee()[row * 100:(row + 1) * 100, col * 150:(col + 1) * 150]
+        path = folder / f"photo{k}.png"
+        path.write_bytes(_png(piece))
+        paths.append(str(path))
+    return paths
+
+
+def _png(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _counted(page, class_name: str, images: int, sessions: int, timeout_ms: int = 60_000) -> None:
+    page.get_by_text(f"{class_name} · {images} image(s) in {sessions} session(s)").wait_for(timeout=timeout_ms)
+
+
+def _open_picker(page) -> None:
+    """The sidebar's dataset list, opened (a click while the page is still drawing can be lost: tried again)."""
+    box = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(has_text=re.compile("^dataset"))
+    for _ in range(4):
+        box.get_by_role("button", name="Open").click()
+        try:
+            page.get_by_role("option").first.wait_for(timeout=5000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError("the dataset picker did not open")
+
+
+def _picker_options(page) -> list[str]:
+    _open_picker(page)
+    options = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    assert "textures" in options, options
+    return options
+
+
+def _shot(page, name: str) -> None:
+    if SHOTS:
+        page.screenshot(path=f"{SHOTS}/{name}.png")
+
+
+def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tmp_path):
+    runs = tmp_path / "runs"
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    with class_server(runs) as server:
+        page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        open_page(page, server.url)
+        page.get_by_role("tab", name="Your images").click()
+        page.get_by_label("dataset name").fill("desk")
+        fill(page, "classes, separated by commas", "cup, pen")
+        page.get_by_role("button", name="Make the dataset").click()
+        page.get_by_text("made 'desk'").wait_for(timeout=60_000)
+
+        page.get_by_role("tab", name="Camera").click()
+        page.get_by_text("camera on").wait_for(timeout=30_000)
+        for burst in (1, 2, 3):  # three sessions: one each for training, validation and test
+            page.get_by_role("button", name="Record 8 frames").click()
+            _counted(page, "cup", 8 * burst, burst)
+
+        page.get_by_label("add images to class").click()
+        page.get_by_role("option", name="pen").click()
+        page.get_by_role("tab", name="Upload").click()
+        for batch in range(3):
+            page.locator("[data-testid='stFileUploader'] input[type=file]").last.set_input_files(
+                _photos(uploads, 3 * batch, 3))
+            page.get_by_role("button", name="Add 3 image(s) to pen").click()
+            _counted(page, "pen", 3 * (batch + 1), batch + 1)
+        page.get_by_text("Ready to train").wait_for()
+        _shot(page, "own-images-gather")
+
+        classmate = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        open_page(classmate, server.url)
+        assert not any(o.startswith("desk") for o in _picker_options(classmate)), "an unshared dataset is listed"
+
+        page.get_by_text("Classes, sharing, deleting").click()
+        page.get_by_text("share with the class").click()
+        page.get_by_text("shared with the class").first.wait_for()
+        classmate.reload()
+        classmate.get_by_role("button", name="Launch").wait_for(timeout=60_000)
+        assert "desk · shared by a classmate" in _picker_options(classmate)
+
+        _open_picker(page)
+        page.get_by_role("option", name=re.compile("^desk · yours")).click()
+        for label, value in (("labels per class", "2"), ("epochs", "1"), ("seeds", "1")):
+            fill(page, label, value)
+        size = page.locator("[data-testid='stSidebar'] [data-testid='stSlider']").filter(has_text="image size")
+        size.get_by_role("slider").press("Home")
+        page.wait_for_timeout(800)
+        page.get_by_role("button", name="Launch").click()
+        store, deadline = RunStore(runs), time.monotonic() + 240
+        while time.monotonic() < deadline:
+            records, _ = store.scan()
+            if len(records) == 2 and all(r.status == "completed" for r in records):
+                break
+            time.sleep(1)
+        else:
+            pytest.fail(f"the comparison on the student's dataset did not finish: {server.log[-2000:]}")
+        assert all(r.config["dataset"].endswith("/datasets/desk") for r in records)
+
+        page.get_by_role("tab", name="Play").click()
+        page.get_by_text(re.compile(r"frame \d+ · both networks answered")).wait_for(timeout=60_000)
+        first = int(re.search(r"frame (\d+)", page.get_by_text(re.compile(r"^frame \d+")).inner_text()).group(1))
+        page.wait_for_timeout(4000)
+        later = int(re.search(r"frame (\d+)", page.get_by_text(re.compile(r"^frame \d+")).inner_text()).group(1))
+        assert later >= first + 2, f"the camera's frames stopped: frame {first}, then {later} 4 s later"
+        _shot(page, "own-images-play")
+        page.get_by_text("an image", exact=True).click()
+        page.locator("[data-testid='stFileUploader'] input[type=file]").last.set_input_files(
+            _photos(uploads, 12, 1))  # a picture none of the pen uploads had
+        for role in ("transfer", "scratch"):
+            page.locator("g.annotation-text-g", has_text=re.compile(f"^{role}: (cup|pen)$")).first.wait_for(
+                timeout=60_000)
+
+
+def test_the_camera_is_off_on_a_plain_network_address_and_opens_over_https(chromium, tmp_path):
+    address = lan_address()
+    if address is None:
+        pytest.skip("this machine has no network address besides loopback")
+    for https in (False, True):
+        with network_server(tmp_path / ("https" if https else "http"), https) as server:
+            url = server.url.replace("127.0.0.1", address)
+            page = chromium.new_context(viewport={"width": 1280, "height": 800}, ignore_https_errors=True).new_page()
+            open_page(page, url)
+            page.get_by_role("tab", name="Your images").click()
+            page.get_by_label("dataset name").fill("mine")
+            fill(page, "classes, separated by commas", "a, b")
+            page.get_by_role("button", name="Make the dataset").click()
+            page.get_by_role("tab", name="Camera").click()
+            if https:
+                page.get_by_text("camera on").wait_for(timeout=30_000)
+                assert "serving over HTTPS with a self-signed certificate" in server.log
+            else:
+                page.get_by_text("The camera is off on this address").wait_for(timeout=30_000)
+            page.context.close()
