@@ -27,7 +27,7 @@ from workbench.store.runs import RunStore
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-SHOTS = None  # a folder to keep 1280x800 screenshots in (the README's), when set by hand
+SHOTS = os.environ.get("WORKBENCH_SHOTS")  # a folder for 1280x800 screenshots (the README's: WORKBENCH_SHOTS=docs)
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +85,12 @@ def _picker_options(page) -> list[str]:
     return options
 
 
-def _shot(page, name: str) -> None:
+def _shot(page, name: str, top=None) -> None:
+    """A screenshot for the README, with ``top`` scrolled to the top of the view."""
     if SHOTS:
+        if top is not None:
+            top.evaluate("element => element.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(500)
         page.screenshot(path=f"{SHOTS}/{name}.png")
 
 
@@ -108,6 +112,7 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
         for burst in (1, 2, 3):  # three sessions: one each for training, validation and test
             page.get_by_role("button", name="Record 8 frames").click()
             _counted(page, "cup", 8 * burst, burst)
+        _shot(page, "own-images-camera", page.locator("video").first)
 
         page.get_by_label("add images to class").click()
         page.get_by_role("option", name="pen").click()
@@ -118,7 +123,7 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
             page.get_by_role("button", name="Add 3 image(s) to pen").click()
             _counted(page, "pen", 3 * (batch + 1), batch + 1)
         page.get_by_text("Ready to train").wait_for()
-        _shot(page, "own-images-gather")
+        _shot(page, "own-images-checks", page.get_by_text("capture sessions").first)
 
         classmate = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
         open_page(classmate, server.url)
@@ -155,7 +160,7 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
         page.wait_for_timeout(4000)
         later = int(re.search(r"frame (\d+)", page.get_by_text(re.compile(r"^frame \d+")).inner_text()).group(1))
         assert later >= first + 2, f"the camera's frames stopped: frame {first}, then {later} 4 s later"
-        _shot(page, "own-images-play")
+        _shot(page, "own-images-play", page.get_by_text("look at").first)
         page.get_by_text("an image", exact=True).click()
         page.locator("[data-testid='stFileUploader'] input[type=file]").last.set_input_files(
             _photos(uploads, 12, 1))  # a picture none of the pen uploads had

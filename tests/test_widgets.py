@@ -299,3 +299,34 @@ def test_the_cost_table_says_when_the_machine_was_busy():
     run = {"test_acc": 0.9, "target_acc": 0.9, "machine_busy": "the machine was busy during the transfer run (other "
                                                                  "programs used 60% of its CPU); compare FLOPs, not seconds"}
     assert "compare FLOPs, not seconds" in cost_table_html({"transfer": run, "scratch": {"test_acc": 0.5, "target_acc": 0.9}})
+
+
+def test_the_dataset_builder_makes_fills_and_checks_a_dataset_on_the_dashboards_shelf(tmp_path):
+    import io
+
+    from PIL import Image
+    from skimage import data as photos
+
+    from workbench.data.gathered.shelf import DatasetShelf
+    from workbench.widgets import DatasetBuilder
+
+    def png(k: int) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(photos.astronaut()[64 * k:64 * k + 100, 64 * k:64 * k + 100]).save(out, format="PNG")
+        return out.getvalue()
+
+    refused = DatasetBuilder("bad", ["a/b", "c"], runs_dir=tmp_path)
+    assert "may hold only" in refused.status.value and refused.dataset is None
+    builder = DatasetBuilder("mine", ["cup", "pen"], runs_dir=tmp_path)
+    assert [row.children[0].description for row in builder.uploads.children] == ["cup: upload", "pen: upload"]
+    for session in range(3):
+        builder.add("cup", [(f"{session}.png", png(session))])
+        builder.add("pen", [(f"{session}.png", png(session + 3))])
+    assert builder.add("pen", [("notes.txt", b"hello")]).refused and "skipped 1" in builder.status.value
+    readiness = builder.check()
+    assert readiness.ready and readiness.sessions == {"cup": 3, "pen": 3} and "ready to train" in builder.checks.value
+    assert builder.spec == DatasetShelf(tmp_path).open("mine").spec
+    assert DatasetBuilder("mine", runs_dir=tmp_path).dataset is None  # no classes given: opened on Make / open
+    reopened = DatasetBuilder("mine", runs_dir=tmp_path)
+    reopened.make.click()
+    assert reopened.dataset.count() == 6
