@@ -64,9 +64,9 @@ def _counted(page, class_name: str, images: int, sessions: int, timeout_ms: int 
     page.get_by_text(f"{class_name} · {images} image(s) in {sessions} session(s)").wait_for(timeout=timeout_ms)
 
 
-def _open_picker(page) -> None:
-    """The sidebar's dataset list, opened (a click while the page is still drawing can be lost: tried again)."""
-    box = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(has_text=re.compile("^dataset"))
+def _open_list(page, label: str = "dataset", where: str = "[data-testid='stSidebar']") -> None:
+    """A select box's list, opened (a click while the page is still drawing can be lost: tried again)."""
+    box = page.locator(f"{where} [data-testid='stSelectbox']").filter(has=page.get_by_label(label, exact=True))
     for _ in range(4):
         box.get_by_role("button", name="Open").click()
         try:
@@ -74,11 +74,11 @@ def _open_picker(page) -> None:
             return
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
-    raise AssertionError("the dataset picker did not open")
+    raise AssertionError(f"the list {label!r} did not open")
 
 
 def _picker_options(page) -> list[str]:
-    _open_picker(page)
+    _open_list(page)
     options = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
     assert "textures" in options, options
@@ -114,14 +114,35 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
             _counted(page, "cup", 8 * burst, burst)
         _shot(page, "own-images-camera", page.locator("video").first)
 
-        page.get_by_label("add images to class").click()
-        page.get_by_role("option", name="pen").click()
+        _open_list(page, "add images to class", "[data-testid='stMain']")
+        page.get_by_role("option", name="pen", exact=True).click()
         page.get_by_role("tab", name="Upload").click()
-        for batch in range(3):
+        for batch in range(2):
             page.locator("[data-testid='stFileUploader'] input[type=file]").last.set_input_files(
                 _photos(uploads, 3 * batch, 3))
             page.get_by_role("button", name="Add 3 image(s) to pen").click()
             _counted(page, "pen", 3 * (batch + 1), batch + 1)
+
+        if lan_address() is None:  # no network a phone could be on: the third session uploaded here too
+            page.locator("[data-testid='stFileUploader'] input[type=file]").last.set_input_files(_photos(uploads, 6, 3))
+            page.get_by_role("button", name="Add 3 image(s) to pen").click()
+        else:
+            page.get_by_role("tab", name="Phone").click()  # the third session from a "phone", by its QR code
+            page.get_by_role("button", name="Show a QR code for pen").click()
+            page.get_by_text("open on a phone").wait_for()
+            link = page.locator("[data-testid='stCode'] code").inner_text().strip()
+            phone = chromium.new_context(viewport={"width": 390, "height": 844}).new_page()
+            phone.goto(re.sub(r"^https?://[^/]+", server.url, link))  # the network address, reached here on loopback
+            phone.get_by_text("Add photos to pen").wait_for(timeout=60_000)
+            assert phone.get_by_role("tab").count() == 0 and "desk" in phone.content() and "cup" not in phone.content()
+            phone.locator("input[type=file]").set_input_files(_photos(uploads, 6, 3))
+            phone.get_by_role("button", name="Add 3 photo(s)").click()
+            phone.get_by_text("added 3 photo(s) as one session").wait_for(timeout=60_000)
+            phone.goto(server.url + "/?phone=guessed")
+            phone.get_by_text("expired or was never valid").wait_for(timeout=60_000)
+            phone.context.close()
+        page.get_by_role("tab", name="Upload").click()  # the page redraws, and counts the phone's photos
+        _counted(page, "pen", 9, 3)
         page.get_by_text("Ready to train").wait_for()
         _shot(page, "own-images-checks", page.get_by_text("capture sessions").first)
 
@@ -136,7 +157,7 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
         classmate.get_by_role("button", name="Launch").wait_for(timeout=60_000)
         assert "desk · shared by a classmate" in _picker_options(classmate)
 
-        _open_picker(page)
+        _open_list(page)
         page.get_by_role("option", name=re.compile("^desk · yours")).click()
         for label, value in (("labels per class", "2"), ("epochs", "1"), ("seeds", "1")):
             fill(page, label, value)
@@ -161,6 +182,9 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
         later = int(re.search(r"frame (\d+)", page.get_by_text(re.compile(r"^frame \d+")).inner_text()).group(1))
         assert later >= first + 2, f"the camera's frames stopped: frame {first}, then {later} 4 s later"
         _shot(page, "own-images-play", page.get_by_text("look at").first)
+        page.get_by_role("button", name="Add the frame").click()  # "Wrong? Add this frame to class cup"
+        page.get_by_text("added to cup as a new session").wait_for(timeout=30_000)
+        assert len(list((runs / "datasets" / "desk" / "cup").glob("play-*__001.jpg"))) == 1
         page.get_by_text("an image", exact=True).click()
         page.locator("[data-testid='stFileUploader'] input[type=file]").last.set_input_files(
             _photos(uploads, 12, 1))  # a picture none of the pen uploads had

@@ -88,8 +88,12 @@ export default function (component) {
         });
     }
   }
-  button.onclick = () => {
-    if (!video.videoWidth) return;
+  const record = () => {
+    if (!video.videoWidth) {  // clicked while the camera still opens: record as soon as it shows a picture
+      status.textContent = 'waiting for the camera…';
+      video.addEventListener('playing', record, { once: true });
+      return;
+    }
     button.disabled = true;
     const frames = [];
     const take = setInterval(() => {
@@ -103,6 +107,7 @@ export default function (component) {
       }
     }, 1000 / state.data.fps);
   };
+  button.onclick = record;
   return () => {
     if (state.timer) clearInterval(state.timer);
     if (state.stream) state.stream.getTracks().forEach((track) => track.stop());

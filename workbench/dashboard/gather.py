@@ -105,37 +105,50 @@ def checks(dataset: GatheredDataset) -> None:
 
 def add_images(shelf: DatasetShelf, dataset: GatheredDataset, viewer: str | None, camera_allowed: bool,
                phone_link: str | None) -> None:
-    classes = dataset.classes()
-    target = st.selectbox("add images to class", classes, key=f"target:{dataset.name}")
-    upload, camera, phone = st.tabs(["Upload", "Camera", "Phone"])
-    with upload:
-        files = st.file_uploader(f"images ({', '.join(FORMATS)}); one upload is one capture session",
-                                 type=UPLOAD_TYPES, accept_multiple_files=True,
-                                 key=f"upload:{dataset.name}:{st.session_state.get('_uploads', 0)}")
-        if st.button(f"Add {len(files or [])} image(s) to {plain(target)}", key="add_upload", disabled=not files):
-            _act(lambda: shelf.add_images(dataset.name, target, [(f.name, f.getvalue()) for f in files], viewer),
-                 f"added {{added}} image(s) to {target!r} as one session")
-            st.session_state["_uploads"] = st.session_state.get("_uploads", 0) + 1
-            st.rerun()
-    with camera:
-        if not camera_allowed:
-            st.info("The camera is off on this address: browsers allow it only on https:// or localhost. Ask your "
-                    "teacher to start the dashboard with `--https`, or upload photos instead.")
-        else:
-            st.caption(f"Each burst records {BURST_FRAMES} frames at 4 a second into {plain(target)}: move the "
-                       f"object a little between bursts, and record three bursts or more per class.")
-            try:
-                frames = burst_camera(f"burst:{dataset.name}", BURST_FRAMES)
-            except WorkbenchError as exc:
-                frames = None
-                st.warning(plain(exc))
-            if frames:
-                _act(lambda: shelf.add_images(dataset.name, target, [(f"frame{k}.jpg", f) for k, f in
-                                                                     enumerate(frames, 1)], viewer, kind="burst"),
-                     f"recorded {{added}} frame(s) into {target!r} as one session")
-                st.rerun()
-    with phone:
-        phone_panel(shelf, dataset, target, viewer, phone_link)
+    target = st.selectbox("add images to class", dataset.classes(), key=f"target:{dataset.name}")
+    # Keyed, so that the tab a student is in stays open through the reruns a burst or an upload makes; only the open
+    # one runs (the camera is on only while its tab is open).
+    upload, camera, phone = st.tabs(["Upload", "Camera", "Phone"], key="gather_way", on_change="rerun")
+    if upload.open is not False:
+        with upload:
+            upload_files(shelf, dataset, target, viewer)
+    if camera.open:
+        with camera:
+            record_bursts(shelf, dataset, target, viewer, camera_allowed)
+    if phone.open:
+        with phone:
+            phone_panel(shelf, dataset, target, viewer, phone_link)
+
+
+def upload_files(shelf: DatasetShelf, dataset: GatheredDataset, target: str, viewer: str | None) -> None:
+    files = st.file_uploader(f"images ({', '.join(FORMATS)}); one upload is one capture session",
+                             type=UPLOAD_TYPES, accept_multiple_files=True,
+                             key=f"upload:{dataset.name}:{st.session_state.get('_uploads', 0)}")
+    if st.button(f"Add {len(files or [])} image(s) to {plain(target)}", key="add_upload", disabled=not files):
+        _act(lambda: shelf.add_images(dataset.name, target, [(f.name, f.getvalue()) for f in files], viewer),
+             f"added {{added}} image(s) to {target!r} as one session")
+        st.session_state["_uploads"] = st.session_state.get("_uploads", 0) + 1
+        st.rerun()
+
+
+def record_bursts(shelf: DatasetShelf, dataset: GatheredDataset, target: str, viewer: str | None,
+                  camera_allowed: bool) -> None:
+    if not camera_allowed:
+        st.info("The camera is off on this address: browsers allow it only on https:// or localhost. Ask your "
+                "teacher to start the dashboard with `--https`, or upload photos instead.")
+        return
+    st.caption(f"Each burst records {BURST_FRAMES} frames at 4 a second into {plain(target)}: move the object a "
+               f"little between bursts, and record three bursts or more per class.")
+    try:
+        frames = burst_camera(f"burst:{dataset.name}", BURST_FRAMES)
+    except WorkbenchError as exc:
+        st.warning(plain(exc))
+        return
+    if frames:
+        _act(lambda: shelf.add_images(dataset.name, target, [(f"frame{k}.jpg", f) for k, f in enumerate(frames, 1)],
+                                      viewer, kind="burst"),
+             f"recorded {{added}} frame(s) into {target!r} as one session")
+        st.rerun()
 
 
 def manage(shelf: DatasetShelf, dataset: GatheredDataset, viewer: str | None) -> None:

@@ -22,6 +22,7 @@ from workbench.inside.play import PlayNetworks, play_networks
 from workbench.present import plots
 from workbench.store.runs import RunStore
 
+ADDED = "_play_added"  # what the last "Add the frame" did
 LAST = "_play_last"  # (frame number, JPEG bytes, predictions, seconds it took)
 
 
@@ -37,19 +38,21 @@ def _own_dataset(networks: PlayNetworks, shelf: DatasetShelf, viewer: str | None
 
 
 def _add_frame(shelf: DatasetShelf, dataset: str, classes: list[str], frame: bytes, viewer: str | None) -> None:
+    """"Wrong? Add this frame": the frame into a class as a session of its own. What it did stays on screen (the
+    fragment reruns with every frame)."""
     left, middle = st.columns([2, 1])
     target = left.selectbox("Wrong? Add this frame to class", classes, key="play_target")
     if middle.button("Add the frame", key="play_add"):
         try:
             added = shelf.add_images(dataset, target, [("frame.jpg", frame)], viewer, kind="play")
+            st.session_state[ADDED] = ("warning", added.refused[0]) if added.refused else (
+                "success", f"added to {target} as a new session: Launch again (sidebar) to train on it; both "
+                           f"networks start over, on the dataset as it is now")
         except WorkbenchError as exc:
-            st.error(plain(exc))
-            return
-        if added.refused:
-            st.warning(plain(added.refused[0]))
-        else:
-            st.success(f"added to {plain(target)} as a new session: Launch again (sidebar) to train on it; "
-                       f"both networks start over, on the dataset as it is now")
+            st.session_state[ADDED] = ("error", str(exc))
+    if ADDED in st.session_state:
+        kind, text = st.session_state[ADDED]
+        getattr(st, kind)(plain(text))
 
 
 def play_tab(store: RunStore, comparison: Comparison | None, shelf: DatasetShelf, viewer: str | None,
