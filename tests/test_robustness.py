@@ -141,7 +141,7 @@ def test_a_checkpoint_restores_and_one_of_another_class_count_is_refused(tiny, s
 
 
 def test_disk_full_while_writing_keeps_the_previous_record(tiny, store, monkeypatch):
-    from workbench.store import runs
+    from workbench.core import files  # the store writes through it
 
     record = train_run(replace(tiny, epochs=1), store)
     before = (store.root / record.run_id / "record.json").read_text()
@@ -149,7 +149,7 @@ def test_disk_full_while_writing_keeps_the_previous_record(tiny, store, monkeypa
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(runs.os, "fsync", full)
+    monkeypatch.setattr(files.os, "fsync", full)
     record.status = "changed"
     with pytest.raises(RunStoreError, match="No space left on device.*free some space"):
         store.save(record)
