@@ -64,6 +64,14 @@ def _counted(page, class_name: str, images: int, sessions: int, timeout_ms: int 
     page.get_by_text(f"{class_name} · {images} image(s) in {sessions} session(s)").wait_for(timeout=timeout_ms)
 
 
+def _uploader(page, label: str):
+    """The file input of the uploader labelled ``label``, once it is drawn (a tab's content comes with a rerun: a
+    file given sooner would go to whichever uploader was there)."""
+    box = page.locator("[data-testid='stFileUploader']").filter(has_text=label)
+    box.wait_for(timeout=60_000)
+    return box.locator("input[type=file]")
+
+
 def _open_list(page, label: str = "dataset", where: str = "[data-testid='stSidebar']") -> None:
     """A select box's list, opened (a click while the page is still drawing can be lost: tried again)."""
     box = page.locator(f"{where} [data-testid='stSelectbox']").filter(has=page.get_by_label(label, exact=True))
@@ -118,13 +126,13 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
         page.get_by_role("option", name="pen", exact=True).click()
         page.get_by_role("tab", name="Upload").click()
         for batch in range(2):
-            page.locator("[data-testid='stFileUploader'] input[type=file]").last.set_input_files(
+            _uploader(page, "one upload is one capture session").set_input_files(
                 _photos(uploads, 3 * batch, 3))
             page.get_by_role("button", name="Add 3 image(s) to pen").click()
             _counted(page, "pen", 3 * (batch + 1), batch + 1)
 
         if lan_address() is None:  # no network a phone could be on: the third session uploaded here too
-            page.locator("[data-testid='stFileUploader'] input[type=file]").last.set_input_files(_photos(uploads, 6, 3))
+            _uploader(page, "one upload is one capture session").set_input_files(_photos(uploads, 6, 3))
             page.get_by_role("button", name="Add 3 image(s) to pen").click()
         else:
             page.get_by_role("tab", name="Phone").click()  # the third session from a "phone", by its QR code
@@ -186,7 +194,7 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
         page.get_by_text("added to cup as a new session").wait_for(timeout=30_000)
         assert len(list((runs / "datasets" / "desk" / "cup").glob("play-*__001.jpg"))) == 1
         page.get_by_text("an image", exact=True).click()
-        page.locator("[data-testid='stFileUploader'] input[type=file]").last.set_input_files(
+        _uploader(page, "an image").set_input_files(
             _photos(uploads, 12, 1))  # a picture none of the pen uploads had
         for role in ("transfer", "scratch"):
             page.locator("g.annotation-text-g", has_text=re.compile(f"^{role}: (cup|pen)$")).first.wait_for(
