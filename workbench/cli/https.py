@@ -27,7 +27,8 @@ DAYS = 365
 def _names() -> tuple[list[str], list[str]]:
     """This machine's names and addresses, as a browser on the network may reach it."""
     names = sorted({"localhost", socket.gethostname()})
-    addresses = ["127.0.0.1", "::1"] + ([lan_address()] if lan_address() else [])
+    network = lan_address()
+    addresses = ["127.0.0.1", "::1"] + ([network] if network else [])
     return names, addresses
 
 

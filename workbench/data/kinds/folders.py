@@ -48,7 +48,8 @@ def _class_folders(folder: Path) -> list[str]:
 def image_folder_source(root: Path, shown: str | None = None) -> ImageSource:
     """``shown``: the folder as its messages name it (a class page's, as the student typed it: where the server
     keeps its data folders is the teacher's business)."""
-    where = f"dataset {root.name!r}" if read_manifest(root) else shown or root  # gathered: its name, not its path
+    gathered = bool(read_manifest(root))  # the class's own dataset: named by its name, split by its sessions
+    where = f"dataset {root.name!r}" if gathered else shown or root
     if not root.is_dir():
         raise DataError(f"image folder {where} does not exist or is not a folder; check the path")
     layout = [s for s in SPLITS if (root / s).is_dir()]
@@ -90,7 +91,7 @@ def image_folder_source(root: Path, shown: str | None = None) -> ImageSource:
 
     predefined = np.array(splits) if layout else None
     groups = None
-    if read_manifest(root) and not layout:  # gathered: whole sessions per split, three per class at least
+    if gathered and not layout:  # whole sessions per split, three per class at least
         groups = np.array([session_of(path) for path in files])
         per_class = {classes[k]: len(set(groups[labels_array == remap[k]])) for k in kept}
         problems = session_problems(per_class, {name: 1 for name in per_class})
