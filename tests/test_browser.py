@@ -164,6 +164,13 @@ def test_the_cost_table_shows_every_column_at_1280_px(server, browser, runs, tmp
         assert cell.is_visible() and box["x"] + box["width"] <= SMALL["width"], header
     assert table.evaluate("t => t.scrollWidth <= t.clientWidth && t.scrollHeight <= t.clientHeight + 1")
     assert table.get_by_role("row").count() == 1 + len(METRICS)  # the header and every measure, none hidden
+    with page.context.expect_page() as opened:  # "run this again": its settings, in a new page of one's own
+        page.get_by_role("link", name="run this again").click()
+    again = opened.value
+    again.wait_for_url(re.compile(r"/\?session=\w+$"), timeout=60_000)  # the link taken, out of the address
+    playwright.expect(again.get_by_label("epochs", exact=True)).to_have_value("2", timeout=60_000)  # (1 at first)
+    playwright.expect(again.get_by_label("labels per class", exact=True)).to_have_value("3")
+    assert again.url != page.url  # not the page the link was on
 
 
 def test_the_curves_download_renders_offline(server, browser, runs, tmp_path):

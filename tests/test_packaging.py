@@ -74,6 +74,7 @@ def test_wheel_holds_the_app_and_the_tutorials(installed):
     assert not sources - set(names), "add their packages to [tool.setuptools] packages in pyproject.toml"
     assert {"workbench/__init__.py", "workbench/dashboard/app.py", "workbench/dashboard/script.py"} <= set(names)
     assert {f"workbench/notebooks/{name}" for name in TUTORIALS} <= set(names)
+    assert {f"workbench/lessons/{p.name}" for p in (ROOT / "lessons").glob("*.toml")} <= set(names)
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "dashboard.py"))]
 
 
@@ -119,6 +120,14 @@ def test_installed_dashboard_page_draws(installed):
             "assert not at.exception, at.exception\n"
             "print(at.title[0].value)\n")
     assert _run([str(installed["python"]), "-c", draw], cwd=installed["work"]).stdout.strip() == "Transfer Workbench"
+
+
+def test_installed_lessons_are_found_and_pass_their_check(installed):
+    out = _run([str(installed["workbench"]), "lesson", "list"], cwd=installed["work"]).stdout
+    shipped = sorted(p.stem for p in (ROOT / "lessons").glob("*.toml"))
+    assert [line.split()[0] for line in out.splitlines()] == shipped and len(shipped) == 4
+    checked = _run([str(installed["workbench"]), "lesson", "check", *shipped], cwd=installed["work"]).stdout
+    assert checked.count("ok:") == 4
 
 
 def test_installed_notebooks_are_copied_out(installed):

@@ -11,9 +11,11 @@ from contextlib import closing
 import pytest
 import torch
 
+from workbench.cli.main import main
 from workbench.core.errors import RunStoreError
 from workbench.core.records import RECORD_VERSION, EpochRecord, RunRecord
 from workbench.store.index import file_stamp
+from workbench.store.predictions import Prediction
 from workbench.store.runs import RunStore
 
 
@@ -77,6 +79,20 @@ def test_export_csv_has_a_row_per_epoch(store):
     rows = list(csv.DictReader(io.StringIO(store.export_csv(["r-a", "r-b"]))))
     assert [(r["run_id"], r["epoch"]) for r in rows] == [("r-a", "1"), ("r-a", "2"), ("r-b", "1"), ("r-b", "2"), ("r-b", "3")]
     assert float(rows[1]["val_acc"]) == pytest.approx(0.6)
+
+
+def test_a_comparisons_prediction_travels_with_its_runs_in_the_csv_and_runs_json(store, capsys):
+    store.save(_record("r-t", role="transfer", comparison_id="c-1"))
+    store.save(_record("r-s", role="scratch", comparison_id="c-1"))
+    store.save(_record("r-x", comparison_id="c-2"))
+    store.predictions.save(Prediction("transfer", 2, 0.9, 0.4, why="pre-trained, said Ada", comparison_id="c-1"))
+    rows = list(csv.DictReader(io.StringIO(store.export_csv(["r-t", "r-s", "r-x"]))))
+    assert {(r["run_id"], r["predicted_first"], r["predicted_test_acc"]) for r in rows} == {
+        ("r-t", "transfer", "0.9"), ("r-s", "transfer", "0.4"), ("r-x", "", "")}
+    assert rows[0]["prediction_why"] == "pre-trained, said Ada"
+    assert main(["runs", "--json", "--runs-dir", str(store.root)]) == 0
+    listed = {r["run_id"]: r["prediction"] for r in json.loads(capsys.readouterr().out)["runs"]}
+    assert listed["r-s"]["scratch_acc"] == 0.4 and listed["r-t"]["by_epochs"] == 2 and listed["r-x"] is None
 
 
 def test_checkpoints_round_trip(store):

@@ -29,6 +29,7 @@ from workbench.jobs.queue import JobQueue
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.spec.limits import LIMITS, LimitError, Limits, count_values
 from workbench.spec.options import SWEEPABLE, sweep_hint
+from workbench.store.predictions import Predictions
 from workbench.store.runs import RunStore
 
 DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
@@ -382,3 +383,101 @@ def test_a_copied_address_shows_progress_read_only_in_another_browser(chromium, 
     copy.get_by_text("every finished epoch was saved").wait_for(timeout=60_000)
     grace.context.close()
     copy.context.close()
+
+
+TINY_LESSON = """
+title = "How deep should we freeze? (tiny)"
+question = "Which network reaches 90 % validation accuracy first, and how high does each end?"
+require_prediction = true
+instructions = "Pick a freeze depth, **predict**, then Launch."
+[fixed]
+dataset = "digits:0-4"
+train_per_class = 3
+image_size = 32
+epochs = 2
+[free]
+freeze_depth = [0, 6]
+[board]
+over = ["freeze_depth"]
+"""
+SHOTS = os.environ.get("WORKBENCH_SHOTS")  # a folder for 1280x800 screenshots (the README's: WORKBENCH_SHOTS=docs)
+
+
+PLOTS_SAYING = """(words) => [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(plot => plot.data && JSON.stringify([plot.layout, plot.data.map(t => t.name)]).includes(words))"""
+
+
+def _plotted(page, words: str) -> list[dict]:
+    """The traces of the plotly charts on ``page`` whose axes or legend say ``words``: names and points (once one
+    is drawn: a chart is drawn a moment after its element shows)."""
+    page.wait_for_function(f"({PLOTS_SAYING})({words!r}).length > 0", timeout=30_000)
+    return page.evaluate(f"""(words) => ({PLOTS_SAYING})(words)
+        .flatMap(plot => plot.data.map(t => ({{name: t.name, x: [...(t.x || [])], y: [...(t.y || [])]}})))""", words)
+
+
+def _predict_and_launch(chromium, school, name: str, depth: str, first: str, numbers: tuple[str, str, str]):
+    from dashboard_pages import fill, open_page
+
+    page = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    open_page(page, school.url)
+    bar = page.locator("[data-testid='stSidebar']")
+    bar.get_by_text("Lesson: How deep should we freeze? (tiny)").wait_for(timeout=60_000)
+    assert bar.get_by_label("backbone", exact=True).count() == bar.get_by_label("epochs", exact=True).count() == 0
+    assert bar.get_by_text("what to run").count() == 0  # a lesson runs one comparison per Launch: no sweeps
+    fill(page, "your name (shown on the class board)", name)
+    bar.get_by_role("radiogroup", name="freeze depth (stages)").get_by_text(depth, exact=True).click()
+    bar.get_by_role("button", name="Launch").click()
+    bar.get_by_text("your teacher asks for a prediction first").wait_for(timeout=30_000)
+    bar.get_by_role("radiogroup", name=re.compile("first to 90 %")).get_by_text(first, exact=True).click()
+    for label, value in zip(("by how many epochs sooner", "transfer's test accuracy (%)",
+                             "scratch's test accuracy (%)"), numbers):
+        fill(page, label, value)
+    bar.get_by_role("button", name="Launch").click()
+    return page
+
+
+def test_a_lesson_reaches_the_class_and_the_board_draws_predictions_against_results(chromium, class_and_teacher,
+                                                                                      tmp_path):
+    """The teacher hands out a lesson file from the teacher's page; two students see only its setting, predict,
+    launch; each sees the prediction beside the result, and the board draws both against the diagonal and the
+    lesson's line."""
+    from dashboard_pages import open_teacher_page
+
+    school, teacher_server, store = class_and_teacher
+    teacher = chromium.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    open_teacher_page(teacher, teacher_server)
+    teacher.get_by_role("tab", name="Class board").click()
+    teacher.get_by_text("the class's lesson: none").wait_for(timeout=60_000)  # open while the class has none
+    teacher.locator("[data-testid='stSelectbox']").filter(has_text=re.compile("^lesson")).click()
+    teacher.get_by_role("option", name="a lesson file of yours").click()
+    (tmp_path / "freeze.toml").write_text(TINY_LESSON)
+    teacher.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(tmp_path / "freeze.toml"))
+    teacher.get_by_role("button", name="apply to the class").click()
+    teacher.get_by_text("the class's lesson: How deep should we freeze? (tiny)").wait_for(timeout=60_000)
+
+    ada = _predict_and_launch(chromium, school, "Ada", "0", "transfer", ("2", "80", "30"))
+    grace = _predict_and_launch(chromium, school, "Grace", "6", "scratch", ("1", "60", "70"))
+    for page in (ada, grace):
+        page.get_by_text("your prediction beside the result").wait_for(timeout=240_000)
+        page.get_by_text("you said").wait_for(timeout=30_000)
+    assert len(_plotted(ada, "measured")) == 2  # predicted and measured bars
+    if SHOTS:
+        ada.get_by_text("your prediction beside the result").scroll_into_view_if_needed()
+        ada.screenshot(path=f"{SHOTS}/lesson-page.png")
+
+    teacher.reload()
+    teacher.get_by_role("tab", name="Class board").click()
+    teacher.get_by_text("2 students' latest predictions").wait_for(timeout=60_000)
+    teacher.get_by_text("the lesson: How deep should we freeze? (tiny)").wait_for(timeout=30_000)
+    traces = {t["name"]: t for t in _plotted(teacher, "predicted test accuracy")}
+    assert traces["predicted = measured"]["x"] == [0, 1]  # the diagonal
+    assert sorted(traces["transfer"]["y"]) == [0.6, 0.8] and sorted(traces["scratch"]["y"]) == [0.3, 0.7]
+    line = {t["name"]: t for t in _plotted(teacher, "freeze depth")}
+    assert sorted(line["transfer"]["x"]) == [0, 6]  # the lesson's line over the class's two depths
+    if SHOTS:
+        teacher.get_by_text("predicted against measured").scroll_into_view_if_needed()
+        teacher.screenshot(path=f"{SHOTS}/lesson-board.png")
+    predictions = {p.name: p for p in Predictions(store.root).all().values()}
+    assert (predictions["Ada"].first, predictions["Grace"].transfer_acc) == ("transfer", 0.6)
+    for page in (ada, grace, teacher):
+        page.context.close()

@@ -11,6 +11,7 @@ from workbench.core.metrics import ACCURACIES
 from workbench.models.backbones import get_backbone
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.spec.options import SWEEPABLE
+from workbench.store.predictions import Prediction, Predictions
 from workbench.widgets import ComparisonPanel, StageMap, SweepPanel, cost_table_html, lr_finder
 from workbench.widgets.views import PLOTLY_MIME
 
@@ -156,6 +157,43 @@ def test_bad_values_show_an_error_and_start_nothing(store):
 def test_a_misspelled_option_is_named_in_one_line(store):
     with pytest.raises(ConfigError, match="no option epoch; use backbone"):
         ComparisonPanel(store, epoch=3)
+
+
+def test_predict_then_run_records_the_prediction_and_shows_it_beside_the_result(store):
+    """Issue 24: the prediction is saved under the comparison's id before anything trains; once both runs finish
+    the panel shows it beside what they measured (bars and a table, the student's words escaped)."""
+    panel = ComparisonPanel(store, predict=True, **{**TINY, "epochs": 1})
+    assert panel.settings.children[0].children[0] is panel.prediction_box and panel.beside in panel.children
+    panel.predict_with(Prediction("transfer", 1, 0.8, 0.4, why="ImageNet <b>sees</b> edges"))
+    panel.run.click()
+    panel.wait()
+    saved = Predictions(store.root).get(panel.result.comparison_id)
+    assert saved == panel.prediction and saved.comparison_id == panel.job.comparison_ids[0] and saved.made
+    assert (saved.first, saved.by_epochs, saved.transfer_acc, saved.scratch_acc) == ("transfer", 1, 0.8, 0.4)
+    measured = panel.outcome.measured
+    assert panel.outcome.prediction == saved and measured.transfer_acc == panel.result.summary()["transfer"]["test_acc"]
+    bars = panel.beside.view.figure.data
+    assert [t.name for t in bars] == ["predicted", "measured"]
+    assert [list(t.y) for t in bars] == [[0.8, 0.4], [measured.transfer_acc, measured.scratch_acc]]
+    table = panel.beside.table.value
+    assert "<td>transfer, 1 epoch sooner</td>" in table and "<td>80 %</td>" in table
+    assert f"<td>{100 * measured.scratch_acc:.0f} %</td>" in table
+    assert "ImageNet &lt;b&gt;sees&lt;/b&gt; edges" in table and "<b>sees" not in table
+    assert [bundle.keys() for bundle in panel._final_outputs()][2:] == [{PLOTLY_MIME, "text/plain"}, {"text/html"}]
+
+
+def test_a_bad_prediction_is_refused_in_one_line_and_nothing_runs(store):
+    panel = ComparisonPanel(store, predict=True, **TINY)
+    with pytest.raises(ConfigError, match="transfer accuracy is a fraction from 0 to 1"):
+        panel.predict_with(Prediction("transfer", 1, 1.5, 0.4))
+    panel.prediction_box.first.value, panel.prediction_box.by_epochs.value = "neither", 3
+    panel.run.click()
+    assert "when neither network reaches the target first" in panel.status.value and "\n" not in panel.status.value
+    assert panel.job is None and panel.prediction is None and not Predictions(store.root).all()
+    plain = ComparisonPanel(store, **TINY)  # without predict=True the panel is as it was
+    assert plain.prediction_box is None and plain.beside not in plain.children
+    with pytest.raises(ConfigError, match="predict=True"):
+        plain.predict_with(Prediction("transfer", 1, 0.8, 0.4))
 
 
 def test_sweep_panel_plots_one_point_per_comparison(store):

@@ -43,9 +43,13 @@ _PUBLIC = {
     "run_comparisons": "workbench.experiments.runner:run_comparisons",
     "sweep_grid": "workbench.experiments.sweeps:sweep_grid",
     "run_sweep": "workbench.experiments.sweeps:run_sweep",
+    # predict, then run
+    "Prediction": "workbench.store.predictions:Prediction",
+    "outcome": "workbench.experiments.predictions:outcome",
     # what a person sees: plot builders and tables
     "plots": "workbench.present.plots",
     "sweep_plots": "workbench.present.sweep_plots",
+    "prediction_plots": "workbench.present.prediction_plots",
     "comparison_table": "workbench.present.report:comparison_table",
     "with_spread": "workbench.present.report:with_spread",
     # inside the networks

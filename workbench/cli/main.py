@@ -18,6 +18,7 @@ from pathlib import Path
 
 from workbench.cli import data as data_commands
 from workbench.cli import inside as inside_commands
+from workbench.cli import lesson as lesson_commands
 from workbench.cli import reproduce as study_commands
 from workbench.cli import serve
 from workbench.cli import sweep as sweep_cli
@@ -130,8 +131,12 @@ def cmd_runs(args) -> int:
         if not equals:
             raise ConfigError(f"--filter takes KEY=VALUE, e.g. --filter backbone=resnet18; got {text!r}")
         filters.setdefault(key, []).append(_filter_value(value))
-    rows, problems = _store(args).list_runs(**filters)
+    store = _store(args)
+    rows, problems = store.list_runs(**filters)
     if args.json:
+        predictions = store.predictions.all()  # what was predicted before each comparison ran, with each of its runs
+        rows = [{**row, "prediction": p.to_dict() if (p := predictions.get(row.get("comparison_id"))) else None}
+                for row in rows]
         print(json.dumps({"runs": rows, "unreadable": problems}, indent=1))
     else:
         print(runs_table(rows, problems))
@@ -231,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_commands(commands)
     inside_commands.add_commands(commands)
     study_commands.add_commands(commands)
+    lesson_commands.add_commands(commands)
     return parser
 
 

@@ -20,6 +20,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.network import LOOPBACK, SELF_SIGNED_HELP, is_loopback
 from workbench.data.gathered.quotas import QUOTA_FLAGS, Quotas
 from workbench.data.roots import DataRoots
+from workbench.spec.lesson_files import ClassLesson, find_lesson
 from workbench.spec.limits import LIMITS, Limits
 
 # What the checkout's .streamlit/config.toml says. Streamlit reads that file only from the folder it
@@ -35,8 +36,8 @@ def add_commands(commands) -> None:
     """The two subcommands, on the CLI's subparsers."""
     dashboard = commands.add_parser(
         "dashboard", help="serve the dashboard (Streamlit options pass through, e.g. --server.port 8600)",
-        usage="workbench dashboard [--runs-dir PATH] [--max-jobs K] [--teacher [--teacher-secret S]] [--https] [--data-root DIR] "
-              "[--max-runs-per-launch N ...] [STREAMLIT OPTIONS]",
+        usage="workbench dashboard [--runs-dir PATH] [--max-jobs K] [--teacher [--teacher-secret S]] [--https] "
+              "[--lesson FILE] [--data-root DIR] [--max-runs-per-launch N ...] [STREAMLIT OPTIONS]",
         epilog="Other options go to `streamlit run` (see `python -m streamlit run --help`).")
     dashboard.add_argument("--runs-dir", default=None, help="run folder (default $WORKBENCH_RUNS or ./runs)")
     dashboard.add_argument("--max-jobs", type=int, default=None, metavar="K",
@@ -54,6 +55,9 @@ def add_commands(commands) -> None:
     dashboard.add_argument("--data-root", action="append", default=None, metavar="DIR",
                            help="a folder whose image folders students may train on (repeatable); without it a "
                                 "class page reads no folder typed in, the teacher's page any")
+    dashboard.add_argument("--lesson", default=None, metavar="FILE",
+                           help="serve a lesson: a lesson file (.toml) or a shipped lesson's name (`workbench lesson "
+                                "list`); its pages show only the settings it lets students change ('none' ends it)")
     for name, (flag, what) in QUOTA_FLAGS.items():  # what students may keep on the class server
         dashboard.add_argument(f"--{flag}", dest=name, type=int, default=None, metavar="N",
                                help=f"{what} (default {getattr(Quotas(), name)})")
@@ -94,6 +98,8 @@ def cmd_dashboard(args: argparse.Namespace) -> NoReturn:
     Limits.of(limits)  # a negative limit is refused here, before the server starts
     quotas = {name: getattr(args, name) for name in QUOTA_FLAGS}
     Quotas.of(quotas)
+    if args.lesson is not None:
+        serve_lesson(args.lesson, Path(args.runs_dir) if args.runs_dir else settings.runs_dir())
     streamlit_args = list(args.unknown_options)
     if args.teacher:
         streamlit_args = teacher_address(streamlit_args, args.teacher_secret)
@@ -103,6 +109,14 @@ def cmd_dashboard(args: argparse.Namespace) -> NoReturn:
         streamlit_args = https_options(streamlit_args, Path(args.runs_dir) if args.runs_dir else settings.runs_dir())
     command = streamlit_command(streamlit_args, args.runs_dir, args.max_jobs, args.teacher, roots, limits, quotas)
     os.execv(command[0], command)
+
+
+def serve_lesson(name: str, runs_dir: Path) -> None:
+    """The class's lesson, checked before the server starts and kept in the run folder, where the class pages read
+    it and the teacher's page can change it; 'none' ends the lesson."""
+    lesson = None if name == "none" else find_lesson(name)
+    ClassLesson(lesson, ClassLesson.read(runs_dir).require_prediction).write(runs_dir)
+    print(f"lesson: {lesson.title}" if lesson else "no lesson", file=sys.stderr, flush=True)
 
 
 def https_options(streamlit_args: list[str], runs_dir: Path) -> list[str]:

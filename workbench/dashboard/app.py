@@ -25,6 +25,8 @@ from workbench.dashboard.class_board import class_board, queue_panel
 from workbench.dashboard.explorer import explorer_tab
 from workbench.dashboard.gather import gather_tab
 from workbench.dashboard.inside import inside_tab
+from workbench.dashboard.lessons import lesson_picker
+from workbench.dashboard.links import open_link, settings_in_address
 from workbench.dashboard.owners import browser_token, dataset_viewer, page_claims, remember_in_browser
 from workbench.dashboard.phone import PHONE, page_base, phone_page
 from workbench.dashboard.play import play_tab
@@ -38,6 +40,7 @@ from workbench.jobs.job import Job
 from workbench.jobs.pool import prepare_worker
 from workbench.present import plots
 from workbench.spec.config import ComparisonConfig, RunConfig
+from workbench.spec.lesson_files import ClassLesson
 from workbench.spec.limits import Limits
 from workbench.spec.preflight import preflight
 from workbench.store.runs import RunStore
@@ -75,8 +78,9 @@ def store_view(root: str) -> StoreView:
 
 
 def page_owner() -> str:
-    """This page's id, kept in its address so that a reload is still the same person."""
-    owner = st.query_params.get("session")
+    """This page's id, kept in its address so that a reload is still the same person. An address with settings
+    in it is a link (`dashboard.links`): it opens a fresh page of one's own, whatever page id came with it."""
+    owner = None if settings_in_address() else st.query_params.get("session")
     if not owner:
         owner = st.query_params["session"] = uuid.uuid4().hex[:10]
     return owner
@@ -151,6 +155,13 @@ def watch(store: RunStore, board: JobBoard, page: str) -> None:
     live()
 
 
+def class_board_tab(view: StoreView, board: JobBoard, teacher: bool, store: RunStore, lesson: ClassLesson) -> None:
+    """The class board; on the teacher's page, the class's lesson above it."""
+    if teacher:
+        lesson_picker(store.root)
+    class_board(view, board, teacher, lesson.lesson)
+
+
 def main() -> None:
     page()
     remember_in_browser()  # last, so that no element above it moves between runs
@@ -183,8 +194,11 @@ def page() -> None:
     # A comparison stopped before its first epoch has nothing to show, ever: not offered (issue 22's ghosts).
     recorded = {c: comparison for c, comparison in group_comparisons(records).items() if not comparison.empty}
     restore(board, owner)
+    open_link(shelf, viewer, launched=board.latest(owner) is not None)  # after restore: a link's settings win
+    lesson = ClassLesson.read(store.root)  # the teacher's page may change it at any time: read on every run
+    lesson = lesson.for_teacher() if server.teacher else lesson
     sidebar(store, board, owner, {RunConfig.of(r).dataset: len(r.classes) for r in records if r.classes},
-            folder_roots(server, store, viewer), server.limits, pages, shelf.list(viewer), viewer)
+            folder_roots(server, store, viewer), server.limits, pages, shelf.list(viewer), viewer, lesson)
     mine = board.active(owner)
     if not board.training():
         prepare_worker()  # the next job's worker imports the engine now, not after the click
@@ -211,10 +225,17 @@ def page() -> None:
     if not recorded and mine is None:
         if curves.open is not False:
             with curves:
-                demo(store, board, owner, server.limits, pages)
+                if lesson.lesson is None:
+                    demo(store, board, owner, server.limits, pages)
+                else:  # the default demo is not the lesson's: its settings are in the sidebar
+                    st.info("No runs yet. Read what to do at the top of the sidebar, pick your settings, predict, "
+                            "then Launch.")
         if gather.open:
             with gather:
                 gather_tab(shelf, viewer, camera_allowed(st.context.url), page_base(st.context.url))
+        if board_tab.open:
+            with board_tab:  # a lesson is set before the class's first run
+                class_board_tab(view, board, server.teacher, store, lesson)
         return
     shown: list[str] = []  # the comparison the other tabs were drawn for, in this run of the whole page
 
@@ -249,7 +270,7 @@ def page() -> None:
             compare_runs(store, recorded, problems)
     if board_tab.open:
         with board_tab:
-            class_board(view, board, server.teacher)
+            class_board_tab(view, board, server.teacher, store, lesson)
     if inside.open:
         with inside:
             finished = chosen is not None and all(r.status != "running" for r in chosen.transfer + chosen.scratch)

@@ -12,6 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from workbench.core.metrics import ACCURACIES
+from workbench.dashboard.lessons import lesson_chart
+from workbench.dashboard.predictions import class_predictions
 from workbench.dashboard.text import plain
 from workbench.dashboard.views import grid_heatmaps
 from workbench.experiments.comparisons import Comparison, group_comparisons
@@ -19,6 +21,7 @@ from workbench.experiments.grouping import grid_groups, sweep_groups, tangled_pa
 from workbench.jobs.board import JobBoard
 from workbench.present import plots
 from workbench.present.report import comparison_label, settings_text
+from workbench.spec.lessons import Lesson
 from workbench.spec.options import SWEEPABLE, option
 from workbench.store.view import StoreView
 
@@ -70,7 +73,7 @@ def _queue(board: JobBoard, owner: str, teacher: bool) -> None:
                 st.rerun()
 
 
-def class_board(view: StoreView, board: JobBoard, teacher: bool) -> None:
+def class_board(view: StoreView, board: JobBoard, teacher: bool, lesson: Lesson | None = None) -> None:
     """The board, following new results by itself while it is shown (every page: it was a snapshot until "refresh",
     and the app draws only the open tab, so a page looking elsewhere pays nothing)."""
     @st.fragment(run_every=BOARD_REFRESH_SECONDS)
@@ -80,14 +83,14 @@ def class_board(view: StoreView, board: JobBoard, teacher: bool) -> None:
         left.caption(f"as of {time.strftime('%H:%M:%S')}, refreshed every {BOARD_REFRESH_SECONDS:.0f} s")
         right.button("refresh", key="board_refresh")  # now, not in 10 s: a click reruns this fragment only
         comparisons = {c: x for c, x in group_comparisons(records).items() if not x.empty}  # no Stop-before-epoch ghosts
-        _board(comparisons, board.queue.owners())
+        _board(comparisons, board.queue.owners(), view.store.root, lesson)
 
     current()
 
 
-def _board(comparisons: dict[str, Comparison], owners: dict[str, dict]) -> None:
-    """Every comparison in the store by who ran it, and the class's lines from the finished ones: one point
-    per value tried."""
+def _board(comparisons: dict[str, Comparison], owners: dict[str, dict], root, lesson: Lesson | None) -> None:
+    """The lesson's chart (under a lesson), the class's predictions against the results, every comparison in the
+    store by who ran it, and the class's lines from the finished ones: one point per value tried."""
     if not comparisons:
         st.info("no comparisons recorded yet")
         return
@@ -97,6 +100,9 @@ def _board(comparisons: dict[str, Comparison], owners: dict[str, dict]) -> None:
     metric = st.radio("accuracy", keys, index=keys.index("test_acc"), horizontal=True, key="board_metric",
                       format_func=lambda k: next(m.label for m in ACCURACIES if m.key == k))
     drawn = 0
+    if lesson is not None:
+        drawn += lesson_chart(lesson, finished, metric)
+    class_predictions(root, {c.comparison_id: c for c in finished}, owners)
     for parameter in SWEEPABLE:
         for index, group in enumerate(sweep_groups(finished, parameter, pool=True)):
             drawn += 1

@@ -14,7 +14,11 @@ from pathlib import Path
 import streamlit as st
 
 from workbench.core.errors import DataError, WorkbenchError
+from workbench.dashboard.controls import control, lesson_control
 from workbench.dashboard.gather import owner_label
+from workbench.dashboard.lessons import fixed_note, lesson_header
+from workbench.dashboard.links import FOLDER, GATHERED, settings_link
+from workbench.dashboard.predictions import form_prediction, prediction_form, record_prediction
 from workbench.dashboard.text import plain
 from workbench.dashboard.views import PICKED
 from workbench.data.gathered.dataset import GatheredDataset
@@ -26,80 +30,16 @@ from workbench.jobs.job import Job
 from workbench.models.backbones import get_backbone
 from workbench.models.weights.status import weights_status
 from workbench.present import plots
+from workbench.spec.lesson_files import ClassLesson
+from workbench.spec.lessons import Lesson
 from workbench.spec.limits import Limits, count_values
 from workbench.spec.options import SWEEPABLE, Option, option, shown_in, sweep_hint
 from workbench.spec.preflight import class_count, preflight
 from workbench.store.runs import RunStore
 
 GROUPS = {"finetuning": "discriminative rates and gradual unfreezing", "training": "training details"}
-FOLDER = "your image folder"
-GATHERED = "gathered:"  # a dataset of the Your images tab, by name (its folder is the run folder's to say)
 NO_GRID = "nothing else"
 FORM_KEYS = ("dataset_folder", "mode", "sweep", "sweep2", "student_name")  # what the sidebar holds besides the options
-
-
-CLAMPED = "clamped"  # {option name: (value asked, value kept, backbone)}: a note under the control while it holds
-
-
-def _clamp(key: str, allowed: list, backbone: str) -> None:
-    """Keep a remembered value when its range changed (a backbone with more or fewer stages), or the nearest valid
-    one, and note that. The value is set again even when it stays: Streamlit makes a new widget when a slider's
-    range changes, and a new widget starts from its lowest value (a freeze depth of 3 became 0) unless told."""
-    value = st.session_state[key]
-    kept = value if value in allowed else min(allowed, key=lambda a: abs(a - value))
-    st.session_state[key] = kept
-    if kept != value:
-        st.session_state.setdefault(CLAMPED, {})[key] = (value, kept, backbone)
-
-
-def _clamp_note(o: Option, backbone: str, allowed: list, where) -> None:
-    """Under a control whose value was moved into range: what was asked, what is kept, and why."""
-    notes = st.session_state.get(CLAMPED, {})
-    asked, kept, since = notes.get(o.name, (None, None, None))
-    if since == backbone and kept == st.session_state[o.name]:
-        where.caption(f"{backbone} takes {o.label} {allowed[0]} to {allowed[-1]}: {asked} became {kept}, the nearest")
-    else:
-        notes.pop(o.name, None)  # moved since, or another backbone: the note is history
-
-
-def _number(o: Option, low, high, where, backbone: str):
-    if o.kind == "int" and o.values:
-        allowed = [v for v in o.values if (low is None or v >= low) and (high is None or v <= high)]
-        _clamp(o.name, allowed, backbone)
-        widget = where.select_slider(o.label, allowed, key=o.name, help=o.help)
-        _clamp_note(o, backbone, allowed, where)
-        return widget
-    if o.kind == "int" and high is not None and high - low <= 12:
-        _clamp(o.name, list(range(low, high + 1)), backbone)
-        widget = where.slider(o.label, low, high, key=o.name, help=o.help)
-        _clamp_note(o, backbone, list(range(low, high + 1)), where)
-        return widget
-    if o.kind == "int":
-        return where.number_input(o.label, low, high, step=1, key=o.name, help=o.help)
-    decimals = max(0, -int(f"{o.step:e}".split("e")[1]))
-    return where.number_input(o.label, float(low), float(high), step=o.step, format=f"%.{decimals}f", key=o.name,
-                              help=o.help)
-
-
-def control(o: Option, backbone: str, where):
-    """The widget for one option, by its kind; its value also lands in ``st.session_state[o.name]``."""
-    st.session_state.setdefault(o.name, o.default)
-    if o.kind == "choice":
-        choices = o.options_for()
-        if len(choices) <= 3:
-            return where.radio(o.label, choices, key=o.name, help=o.help, horizontal=True)
-        if o.name == "backbone":  # which ones train offline, in the list itself
-            return where.selectbox(o.label, choices, key=o.name, help=o.help,
-                                   format_func=lambda name: f"{name} · "
-                                   + ("offline" if weights_status(name)[0] else "download"))
-        return where.selectbox(o.label, choices, key=o.name, help=o.help)
-    if o.kind in ("int", "float"):
-        return _number(o, *o.bounds(backbone), where, backbone)
-    if o.kind == "logfloat":
-        return where.select_slider(o.label, list(o.values), key=o.name, help=o.help, format_func=o.show)
-    if o.kind == "bool":
-        return where.checkbox(o.label, key=o.name, help=o.help)
-    return where.text_input(o.label, key=o.name, help=o.help)
 
 
 def dataset_control(o: Option, where, roots: DataRoots | None = None, gathered: list[GatheredDataset] = (),
@@ -152,12 +92,14 @@ def sweep_key(sweep: str, backbone: str) -> str:
     return f"sweep_values:{sweep}:{backbone}"
 
 
-def form_values(roots: DataRoots | None = None, runs_root: Path | None = None) -> dict:
+def form_values(roots: DataRoots | None = None, runs_root: Path | None = None, lesson: Lesson | None = None) -> dict:
     """What the page holds now, as {option name: value}. A callback reads it here: this is each widget's
     newest value, also for one changed in the same click (a number typed, then Launch). On a class page
     (``roots``) an image folder inside a root is given resolved, so the job reads the folder that was checked;
-    a gathered dataset is its folder in the run folder (``runs_root``)."""
+    a gathered dataset is its folder in the run folder (``runs_root``). Under a ``lesson``, what it fixes is its."""
     values = {o.name: st.session_state[o.name] for o in shown_in("dashboard") if o.name in st.session_state}
+    if lesson is not None:
+        values.update(lesson.fixed_values())
     if str(values.get("dataset", "")).startswith(GATHERED) and runs_root is not None:
         folder = str(Path(runs_root) / DATASETS / values["dataset"].removeprefix(GATHERED))
         try:
@@ -177,27 +119,42 @@ def form_values(roots: DataRoots | None = None, runs_root: Path | None = None) -
 
 def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[str, int],
             roots: DataRoots | None = None, limits: Limits | None = None, pages: set[str] = (),
-            gathered: list[GatheredDataset] = (), viewer: str | None = None) -> None:
+            gathered: list[GatheredDataset] = (), viewer: str | None = None,
+            lesson: ClassLesson = ClassLesson()) -> None:
     """Options by group, the stage map, what to run, Launch and Stop, and this page's own errors. ``roots``:
     where a class page's image folders may be (`workbench.data.roots`); None on the teacher's page. ``limits``:
-    what one Launch may ask for (None: anything), ``pages``: every page of this person (the queue limit)."""
-    bar = st.sidebar
-    launch_controls(store, board, owner, roots, limits, pages)  # on top: in view at 1280x800, whatever is set below
+    what one Launch may ask for (None: anything), ``pages``: every page of this person (the queue limit).
+    Under a ``lesson`` (`workbench.spec.lessons`), only what it lets students change, and no sweeps."""
+    bar, taught = st.sidebar, lesson.lesson
+    if taught is not None:
+        lesson_header(taught, board.latest(owner) is not None)
+    launch_controls(store, board, owner, roots, limits, pages, lesson)  # on top: in view at 1280x800
+    map_slot = None
     for group in ("main", *GROUPS):
+        shown = [o for o in shown_in("dashboard", group) if taught is None or o.name in taught.free]
+        if not shown:
+            continue
         where = bar if group == "main" else bar.expander(GROUPS[group])
-        for o in shown_in("dashboard", group):
+        for o in shown:
             if o.name == "dataset":
                 dataset_control(o, where, roots, gathered, viewer)
                 continue
-            control(o, st.session_state.get("backbone", option("backbone").default), where)
+            if taught is not None:
+                lesson_control(o, taught.free[o.name], where)
+            else:
+                control(o, st.session_state.get("backbone", option("backbone").default), where)
             if o.name == "backbone":
                 backbone_notes(st.session_state["backbone"], where)
             if o.name == "freeze_depth":
                 map_slot = where.container()  # drawn once the dataset, hence the head's size, is known
-    values = form_values(roots, store.root)
+    if taught is not None:
+        fixed_note(taught)
+    values = form_values(roots, store.root, taught)
     backbone = values["backbone"]
     stage_map(backbone, values["freeze_depth"],
-              known_classes.get(values["dataset"]) or _class_count(values["dataset"], roots), map_slot)
+              known_classes.get(values["dataset"]) or _class_count(values["dataset"], roots), map_slot or bar)
+    if taught is not None:
+        return  # a lesson's class runs one comparison per Launch: the board pools them into the lesson's chart
     if bar.radio("what to run", ["comparison", "sweep"], horizontal=True, key="mode") == "sweep":
         sweep = bar.selectbox("sweep over", SWEEPABLE, key="sweep", format_func=lambda n: option(n).label)
         key = sweep_key(sweep, backbone)
@@ -211,6 +168,7 @@ def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[st
             key2 = sweep_key(sweep2, backbone)
             st.session_state.setdefault(key2, sweep_hint(sweep2, backbone))
             bar.text_input("values ", key=key2, help="every value of the first setting with each of these")
+    settings_link(bar)  # "copy a link to these settings"
 
 
 def _clamp_choice(key: str, allowed: list) -> None:
@@ -219,13 +177,13 @@ def _clamp_choice(key: str, allowed: list) -> None:
 
 
 def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None = None,
-                    limits: Limits | None = None, pages: set[str] = ()) -> None:
-    """Launch and Stop, then the name. Launch joins the queue with what the sidebar holds below; Stop reaches only
-    this page's own job."""
+                    limits: Limits | None = None, pages: set[str] = (), lesson: ClassLesson = ClassLesson()) -> None:
+    """Launch and Stop, then the name and the prediction. Launch joins the queue with what the sidebar holds below;
+    Stop reaches only this page's own job."""
     mine = board.active(owner)
     left, right = st.sidebar.columns(2)
     left.button("Launch", type="primary", disabled=mine is not None, key="launch",
-                on_click=launch, args=(store, board, owner, roots, limits, pages),
+                on_click=launch, args=(store, board, owner, roots, limits, pages, lesson),
                 help="your job is in line or training; stop it or wait for it" if mine else None)
     right.button("Stop", disabled=mine is None, key="stop", on_click=mine.stop if mine else None)
     if st.session_state.get("launch_error"):
@@ -235,15 +193,19 @@ def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoo
         st.sidebar.error(f"the last job stopped: {plain(last.error)}")
     st.sidebar.text_input("your name (shown on the class board)", key="student_name", max_chars=40,
                           placeholder="optional")
+    target = st.session_state.get("target_acc", option("target_acc").default)
+    if lesson.lesson is not None:
+        target = lesson.lesson.fixed_values().get("target_acc", target)
+    prediction_form(lesson.prediction_required, target, open_=lesson.lesson is not None and mine is None)
 
 
 def launch(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None = None, limits: Limits | None = None,
-           pages: set[str] = ()) -> None:
-    """Launch's callback: check (the server's limits first, before a sweep's comparisons are even built),
-    queue, and show the new comparison (runs before the page redraws)."""
+           pages: set[str] = (), lesson: ClassLesson = ClassLesson()) -> None:
+    """Launch's callback: check (the lesson and the server's limits first, before a sweep's comparisons are even
+    built), queue, record the prediction, and show the new comparison (runs before the page redraws)."""
     st.session_state["launch_error"] = None
-    values = form_values(roots, store.root)
-    sweep = st.session_state.get("sweep") if st.session_state.get("mode") == "sweep" else None
+    values = form_values(roots, store.root, lesson.lesson)
+    sweep = st.session_state.get("sweep") if st.session_state.get("mode") == "sweep" and lesson.lesson is None else None
     sweep2 = st.session_state.get("sweep2", NO_GRID) if sweep else NO_GRID
     sweep2 = None if sweep2 == NO_GRID else sweep2
     swept = [sweep_key(p, values["backbone"]) for p in (sweep, sweep2) if p]
@@ -251,6 +213,9 @@ def launch(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None
     label = (f"grid over {option(sweep).label} × {option(sweep2).label}" if sweep2 else
              f"sweep over {option(sweep).label}" if sweep else "comparison")
     try:
+        if lesson.lesson is not None:
+            lesson.lesson.check_values(values)
+        prediction = form_prediction(lesson.prediction_required, st.session_state.get("student_name", ""))
         texts = [st.session_state.get(k, "") for k in swept] + ["", ""]
         if limits is not None:
             limits.check_queued(sum(board.active(page) is not None for page in {owner, *pages}))
@@ -262,6 +227,7 @@ def launch(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None
         settings = {k: st.session_state[k] for k in keys if k in st.session_state}
         job = board.launch(Job(configs, store, label=label, worker_process=True, owner=owner, settings=settings,
                                sweep=sweep, sweep2=sweep2, name=st.session_state.get("student_name", "")))
+        record_prediction(store.root, prediction, job.comparison_ids[0])
     except WorkbenchError as exc:
         st.session_state["launch_error"] = str(exc)
         return

@@ -10,6 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from workbench.core.metrics import ACCURACIES
+from workbench.dashboard.links import again_link
+from workbench.dashboard.predictions import prediction_beside
 from workbench.dashboard.text import plain
 from workbench.experiments.comparisons import Comparison
 from workbench.experiments.grouping import GridGroup, grid_groups, sweep_groups, sweep_points, tangled_pairs
@@ -98,6 +100,7 @@ def show_comparison(store: RunStore, comparison: Comparison, live: bool) -> None
             if note:
                 st.warning(note)
         headline(summary)
+        prediction_beside(store.root, comparison)
     x_axis = st.radio("x axis", list(plots.X_AXES), format_func=lambda x: f"x: {plots.X_AXES[x][1]}", horizontal=True,
                       key="x_axis", label_visibility="collapsed")
     curves = plots.learning_curves(summary, x_axis, live=live)
@@ -145,13 +148,15 @@ def classes(comparison: Comparison) -> None:
 
 
 def downloads(store: RunStore, comparison: Comparison, curves) -> None:
-    """CSV of every epoch and the curves as a page that works offline (plotly.js inside); made on click only."""
+    """CSV of every epoch and the curves as a page that works offline (plotly.js inside); made on click only. And
+    the comparison's settings as a link, to run it again."""
     run_ids = [r.run_id for r in comparison.transfer + comparison.scratch]
     cid = comparison.comparison_id
-    a, b = st.columns(2)
+    a, b, c = st.columns(3)
     a.download_button("runs as CSV", lambda: store.export_csv(run_ids), f"{cid}.csv", "text/csv", key=f"csv-{cid}")
     b.download_button("curves as HTML (works offline)", lambda: curves.to_html(include_plotlyjs=True),
                       f"{cid}-curves.html", "text/html", key=f"html-{cid}")
+    again_link(comparison.config, store.root, c)
 
 
 def compare_runs(store: RunStore, comparisons: dict[str, Comparison], problems: dict[str, str]) -> None:

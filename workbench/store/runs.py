@@ -23,6 +23,7 @@ from workbench.core.files import write_atomically
 from workbench.core.processes import alive, this_process
 from workbench.core.records import RunRecord
 from workbench.store.index import Changes, RunIndex, file_stamp
+from workbench.store.predictions import Prediction, Predictions
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 RECORD_FILE = "record.json"
@@ -44,6 +45,7 @@ class RunStore:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else settings.runs_dir()
         self.index = RunIndex(self.root, self.load, lambda name: bool(RUN_ID.match(name)), RECORD_FILE)
+        self.predictions = Predictions(self.root)
 
     def _folder(self, run_id: str) -> Path:
         if not RUN_ID.match(run_id):
@@ -190,6 +192,7 @@ class RunStore:
         """
         buffer = io.StringIO()
         writer = None
+        predictions = self.predictions.all()
         for run_id in run_ids:
             try:
                 record = self.load(run_id)
@@ -206,11 +209,20 @@ class RunStore:
                        "test_acc": record.test_acc}
                 row.update({k: v for k, v in epoch.items() if k != "lrs"})
                 row["lrs"] = json.dumps(epoch["lrs"])
+                row.update(prediction_columns(predictions.get(record.comparison_id), record.role))
                 if writer is None:
                     writer = csv.DictWriter(buffer, fieldnames=list(row))
                     writer.writeheader()
                 writer.writerow(row)
         return buffer.getvalue()
+
+
+def prediction_columns(prediction: Prediction | None, role: str) -> dict:
+    """What was predicted before the run, beside its numbers in the CSV (empty where nothing was)."""
+    if prediction is None:
+        return dict.fromkeys(("predicted_first", "predicted_by_epochs", "predicted_test_acc", "prediction_why"))
+    return {"predicted_first": prediction.first, "predicted_by_epochs": prediction.by_epochs,
+            "predicted_test_acc": getattr(prediction, f"{role}_acc", None), "prediction_why": prediction.why}
 
 
 def load_state_dict_file(path: Path) -> dict:

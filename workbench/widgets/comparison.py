@@ -1,9 +1,11 @@
-"""The comparison panel: every option of the spec as a control, live curves, the cost table."""
+"""The comparison panel: every option of the spec as a control, live curves, the cost table; with ``predict=True``
+the student's prediction before Run, and beside the result after."""
 
 from __future__ import annotations
 
 import html
 import threading
+from dataclasses import replace
 
 import ipywidgets as w
 
@@ -13,6 +15,7 @@ from workbench.core.records import RunRecord
 from workbench.data.loading import suggested_datasets
 from workbench.experiments.comparisons import Comparison, group_comparisons
 from workbench.experiments.grids import configs_from_values
+from workbench.experiments.predictions import Outcome, outcome
 from workbench.jobs.job import Job
 from workbench.models.backbones import get_backbone, list_backbones
 from workbench.models.weights.status import weights_status
@@ -20,9 +23,11 @@ from workbench.present import plots
 from workbench.spec.config import ComparisonConfig
 from workbench.spec.options import default, shown_in
 from workbench.spec.preflight import class_count
-from workbench.store.runs import RunStore
+from workbench.store.predictions import Prediction, Predictions
+from workbench.store.runs import RunStore, now_iso
 from workbench.widgets.controls import STYLE, control, follow_backbone, toggles
 from workbench.widgets.job_panel import JobPanel
+from workbench.widgets.prediction import PredictionBeside, PredictionBox
 from workbench.widgets.views import FigureView, cost_table_html, figure_bundle
 
 SECTIONS = {"finetuning": "fine-tuning: discriminative rates, gradual unfreezing",
@@ -60,9 +65,13 @@ class ComparisonPanel(JobPanel):
     """Fine-tune a pre-trained backbone and train it from scratch; curves and costs side by side.
 
     Keyword arguments set any control by its option name: ``ComparisonPanel(store, epochs=5)``.
+
+    ``predict=True`` adds "your prediction" above the settings (fill it from code with `predict_with`): Run records
+    it with the comparison (``panel.prediction``), and once both runs finish it shows beside what they measured
+    (``panel.outcome``).
     """
 
-    def __init__(self, store: RunStore | None = None, **values):
+    def __init__(self, store: RunStore | None = None, *, predict: bool = False, **values):
         options = shown_in("widgets")
         unknown = sorted(set(values) - {o.name for o in options})
         if unknown:
@@ -81,6 +90,10 @@ class ComparisonPanel(JobPanel):
         self.curves = FigureView()
         self.costs = w.HTML()
         self.result: Comparison | None = None
+        self.prediction_box = PredictionBox(self.controls["target_acc"].value) if predict else None
+        self.beside = PredictionBeside()
+        self.prediction: Prediction | None = None  # recorded at Run
+        self.outcome: Outcome | None = None  # once both runs finished
         self._live: dict[str, RunRecord] = {}
         self._summary: dict | None = None
         self._show_weights(backbone)
@@ -89,14 +102,17 @@ class ComparisonPanel(JobPanel):
         self.controls["freeze_depth"].observe(lambda _: self._redraw_stage_map(), "value")
         self.controls["dataset"].observe(lambda _: self._follow_dataset(), "value")
         self.x_axis.observe(lambda _: self._draw(), "value")
-        super().__init__(self._layout(), [self.x_axis, self.curves, self.costs], store)
+        if predict:
+            self.controls["target_acc"].observe(lambda change: self.prediction_box.show_target(change["new"]), "value")
+        results = [self.x_axis, self.curves, self.costs, *([self.beside] if predict else [])]
+        super().__init__(self._layout(), results, store)
 
     def _layout(self) -> list[w.Widget]:
         after = {"backbone": [self.weights], "freeze_depth": [self.stage_map]}
         main = [x for o in shown_in("widgets", "main") for x in (self.controls[o.name], *after.get(o.name, []))]
         sections = w.Accordion([w.VBox([self.controls[o.name] for o in shown_in("widgets", group)])
                                 for group in SECTIONS], titles=tuple(SECTIONS.values()))
-        return [*main, sections]
+        return [*([self.prediction_box] if self.prediction_box else []), *main, sections]
 
     def values(self) -> dict:
         """What the controls hold, by option name."""
@@ -108,6 +124,20 @@ class ComparisonPanel(JobPanel):
 
     def _configs(self) -> list[ComparisonConfig]:
         return [self.config()]
+
+    def predict_with(self, prediction: Prediction) -> "ComparisonPanel":
+        """Fill "your prediction" from code (a notebook's own guesses); a bad one is a one-line `ConfigError`."""
+        if self.prediction_box is None:
+            raise ConfigError("this panel takes no prediction: make it with ComparisonPanel(..., predict=True)")
+        self.prediction_box.fill(prediction)
+        return self
+
+    def _starting(self, job: Job) -> None:
+        """Record the prediction under the comparison's id before anything trains (a bad one: nothing runs)."""
+        if self.prediction_box is not None:
+            prediction = replace(self.prediction_box.prediction(), comparison_id=job.comparison_ids[0], made=now_iso())
+            Predictions(self.store.root).save(prediction)
+            self.prediction = prediction
 
     def _backbone_changed(self, change) -> None:
         before = self.values()
@@ -143,12 +173,16 @@ class ComparisonPanel(JobPanel):
 
     def _adopt(self, other: "ComparisonPanel") -> None:
         self._live, self._summary = dict(other._live), other._summary
+        if self.prediction_box is not None and other.prediction is not None:
+            self.prediction = other.prediction
+            self.prediction_box.fill(other.prediction)
         self._draw()
 
     def _clear(self) -> None:
-        self.result, self._summary, self._live = None, None, {}
+        self.result, self._summary, self._live, self.outcome = None, None, {}, None
         self.curves.show(None)
         self.costs.value = ""
+        self.beside.clear()
 
     def _show(self, records: list[RunRecord]) -> None:
         self._live.update((r.run_id, r) for r in records)
@@ -169,8 +203,11 @@ class ComparisonPanel(JobPanel):
             self._summary = self.result.summary()
             self._draw()
             self.costs.value = cost_table_html(self._summary)
+        if self.prediction is not None:
+            self.outcome = None if self.result is None else outcome(self.prediction, self.result)
+            self.beside.show(self.outcome)
 
     def _final_outputs(self) -> list[dict]:
         if self.result is None or self.curves.figure is None:
             return []
-        return [figure_bundle(self.curves.figure), {"text/html": self.costs.value}]
+        return [figure_bundle(self.curves.figure), {"text/html": self.costs.value}, *self.beside.outputs()]

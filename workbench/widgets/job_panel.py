@@ -98,6 +98,10 @@ class JobPanel(w.VBox):
     def _show(self, records: list[RunRecord]) -> None:
         """Epochs were just recorded (the records are live: the trainer keeps filling them)."""
 
+    def _starting(self, job: Job) -> None:
+        """The job is made but not started (its comparison ids are known); a `WorkbenchError` raised here shows in
+        the status line, and nothing runs."""
+
     def _finished(self, job: Job) -> None:
         """The job ended; its comparisons are in the store."""
 
@@ -138,9 +142,12 @@ class JobPanel(w.VBox):
         if in_voila() and not kernel.clicked_in_page():
             self.status.value = "press <b>Run</b> to train (in this app nothing trains until asked)"
             return
+        recorded = queue.SimpleQueue()
         try:
             configs = self._configs()
             preflight(configs)
+            job = Job(configs, self.store, on_epoch=recorded.put, label=type(self).__name__)
+            self._starting(job)
         except WorkbenchError as exc:
             self.status.value = _error(str(exc))
             return
@@ -152,9 +159,8 @@ class JobPanel(w.VBox):
             handle.update({"text/plain": ""}, raw=True)
         self.copied = False
         self._clear()
-        self._recorded = queue.SimpleQueue()
-        self._started_at = time.monotonic()
-        self.job = Job(configs, self.store, on_epoch=self._recorded.put, label=type(self).__name__).start()
+        self._recorded, self._started_at = recorded, time.monotonic()
+        self.job = job.start()
         self._follow_in_thread(self._key(configs))
 
     def _follow_in_thread(self, key: tuple) -> None:
