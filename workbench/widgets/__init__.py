@@ -9,7 +9,9 @@ while a cell waits with ``await panel.finished()``.
     panel = ComparisonPanel(epochs=5); display(panel)   # then press Run, or:
     panel.run.click(); await panel.finished()           # waits, then leaves the results as outputs
 
-Outside a notebook (scripts, tests) ``panel.wait()`` blocks until the run ends.
+Outside a notebook (scripts, tests) ``panel.wait()`` blocks until the run ends. ``ComparisonPanel(predict=True)``
+asks for a prediction before Run (or takes one from code, ``panel.predict_with(Prediction(...))``) and shows it
+beside the result.
 """
 
 from __future__ import annotations
