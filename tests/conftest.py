@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 
 import pytest
 import torch
@@ -8,6 +9,8 @@ from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Measurements of the machine (peak FLOP/s, precision calibrations) go to a folder of this session, not the user's.
+os.environ.setdefault("WORKBENCH_CACHE", tempfile.mkdtemp(prefix="workbench-cache-"))
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +25,15 @@ def _pages_serve_on_loopback():
     config.set_option("server.address", "127.0.0.1")
     yield
     config.set_option("server.address", before)
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept():
+    """An AppTest page runs as ``__main__`` and leaves its script there; a sweep's worker processes (spawned) would
+    then start by running that deleted page: each test gets pytest's ``__main__`` back."""
+    main = sys.modules.get("__main__")
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture

@@ -133,7 +133,7 @@ def test_a_launch_shows_its_own_comparison_live_and_after_and_its_costs(app):
     (first,) = group_comparisons(store.scan()[0]).values()
     shown = at.table[0].value
     expected = comparison_rows(first.summary())
-    assert list(shown.index) == [r[0] for r in expected]
+    assert list(shown.index) == [plain(r[0]) for r in expected]  # 'achieved FLOP/s': Markdown-escaped
     assert list(shown["transfer"]) == [plain(r[1]) for r in expected]
     assert list(shown["scratch"]) == [plain(r[2]) for r in expected]
 

@@ -78,19 +78,19 @@ def test_a_stopped_comparison_keeps_its_cell_empty_and_values_that_read_alike_st
     assert len(set(heatmap.y)) == 2 and "None" not in [t for row in heatmap.text for t in row]  # both read '2e-3'
 
 
-def _board(records) -> None:
+def _board(records, root) -> None:
     from workbench.dashboard.class_board import _board
     from workbench.experiments.comparisons import group_comparisons
 
-    _board(group_comparisons(records), {})
+    _board(group_comparisons(records), {}, root, None)  # no lesson, no predictions in ``root``
 
 
 @pytest.mark.parametrize("shape", ["diagonal", "stopped"])
-def test_the_class_board_draws_no_grid_for_settings_changed_together_and_no_none(shape):
+def test_the_class_board_draws_no_grid_for_settings_changed_together_and_no_none(shape, tmp_path):
     records = _comparison("a", 0.9, freeze_depth=0, lr=1e-3) + _comparison("b", 0.8, freeze_depth=3, lr=1e-2)
     if shape == "stopped":
         records = _comparison("a", 0.9) + _comparison("b", 0.85, None, freeze_depth=3)  # stopped before scratch
-    at = AppTest.from_function(_board, args=(records,), default_timeout=30)
+    at = AppTest.from_function(_board, args=(records, str(tmp_path)), default_timeout=30)
     at.run()
     assert not at.exception
     assert not at.get("plotly_chart")

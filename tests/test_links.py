@@ -21,7 +21,7 @@ VALUES = {
     "lr_backbone_mult": 0.1, "layer_decay": 1 / 3, "unfreeze_every": 2, "dataset": "imagefolder:/data/my photos & co",
     "train_per_class": None, "epochs": 7, "image_size": 96, "seeds": [0, 1, 2], "batch_size": 32,
     "optimizer": "sgd", "schedule": "onecycle", "weight_decay": 0.0005, "augment": True, "target_acc": 0.85,
-    "split_seed": 4,
+    "split_seed": 4, "precision": "bf16",
 }
 
 

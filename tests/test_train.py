@@ -150,8 +150,9 @@ def test_frozen_stages_are_deterministic_in_training_mode():
 
 
 def test_cpu_bfloat16_autocast_runs_and_is_recorded(tiny, store):
-    record = train_run(replace(tiny, cpu_bf16=True), store)
+    record = train_run(replace(tiny, precision="bf16"), store)
     assert record.status == "completed" and record.environment["mixed_precision"] == "cpu-bf16"
+    assert record.environment["precision"] == "bf16" and "bf16 was asked for" in record.environment["precision_reason"]
     assert all(e.train_loss == e.train_loss for e in record.epochs)  # no NaN
 
 

@@ -57,7 +57,7 @@ def test_the_cost_table_of_a_comparison_stopped_before_its_scratch_run_says_so()
 
     transfer = {"status": "interrupted", "target_acc": 0.9, **{m.key: None for m in METRICS}}
     table = cost_table_html({"comparison_id": "c-1", "transfer": transfer, "scratch": None})
-    assert table.count("<td>not run (stopped)</td>") == len(METRICS)
+    assert table.count("<td>not run (stopped)</td>") == len(METRICS) + 1  # every measure, and the precision
     assert "transfer did not reach 90% val acc; scratch not run (stopped), so no verdict" in table
 
 

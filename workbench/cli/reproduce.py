@@ -57,6 +57,7 @@ def add_commands(commands) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from workbench.cli.estimate import say_total, study_configs
     from workbench.jobs.queue import queue_slot
     from workbench.store.runs import RunStore
     from workbench.studies import STUDIES, run_study
@@ -71,6 +72,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             print(f"done: {point.arm} at {point.x} (seed {seed})", file=sys.stderr)
 
     store = RunStore(args.runs_dir)
+    configs, only, _ = study_configs(study.name, list(range(args.seeds)), args.quick)
+    say_total(f"study {study.name}", configs, store, 1, only=only)  # its total, before it starts
     with queue_slot(store.root, f"study {study.name}"):
         result = run_study(study, store, list(range(args.seeds)), args.quick, on_point=say)
     data = result.to_dict()

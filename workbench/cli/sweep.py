@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Callable
 
+from workbench.cli import estimate as estimate_cli
 from workbench.core.errors import ConfigError
 from workbench.experiments.executors import DEFAULT_WORKERS, EXECUTORS
 from workbench.spec.config import ComparisonConfig
@@ -13,10 +14,19 @@ from workbench.spec.options import SWEEPABLE
 
 
 def add_command(commands, add_run_options: Callable) -> None:
-    """The subcommand on the CLI's subparsers; ``add_run_options`` adds every option `compare` has."""
-    sweep = commands.add_parser("sweep", help="a comparison for every value of one setting, or every pair of two")
-    sweep.add_argument("--param", required=True, choices=SWEEPABLE, help="the setting to sweep")
-    sweep.add_argument("--values", required=True, help="its values, e.g. \"0 1 2 3\" or \"1e-4 1e-3\"")
+    """The subcommands on the CLI's subparsers: ``sweep``, and ``estimate``, which takes every option a sweep
+    takes (its --param optional); ``add_run_options`` adds every option `compare` has."""
+    _add_sweep_options(commands.add_parser("sweep", help="a comparison for every value of one setting, or every "
+                                           "pair of two"), add_run_options, required=True)
+    commands_estimate = commands.add_parser("estimate", help="how long a comparison, sweep or study takes on this "
+                                            "machine; --fit MINUTES: the settings that fit a lesson")
+    _add_sweep_options(commands_estimate, add_run_options, required=False)
+    estimate_cli.add_options(commands_estimate)
+
+
+def _add_sweep_options(sweep, add_run_options: Callable, required: bool) -> None:
+    sweep.add_argument("--param", required=required, choices=SWEEPABLE, help="the setting to sweep")
+    sweep.add_argument("--values", required=required, help="its values, e.g. \"0 1 2 3\" or \"1e-4 1e-3\"")
     sweep.add_argument("--param2", choices=SWEEPABLE, help="a second setting: a grid of every pair")
     sweep.add_argument("--values2", help="the second setting's values")
     sweep.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -47,6 +57,8 @@ def cmd_sweep(args) -> int:
                         parse_sweep_values(args.values2, args.param2) if args.param2 else None)
     preflight([point.config for point in points])
     store = RunStore(args.runs_dir)
+    if args.executor == "local":
+        _say_estimate([point.config for point in points], store, args)
     with queue_slot(store.root, f"sweep over {args.param}" + (f" and {args.param2}" if args.param2 else ""),
                     [point.comparison_id for point in points]):
         comparisons = run_sweep(points, store, args.executor, args.workers, reuse=not args.no_reuse,
@@ -63,3 +75,8 @@ def _say_done(point, comparison) -> None:
     scratch = ", ".join(f"scratch reused from {r.reused_from}" for r in comparison.scratch if r.reused_from)
     settings = " ".join(f"{k}={v}" for k, v in point.values.items())
     print(f"done: {settings} ({comparison.comparison_id}){'; ' + scratch if scratch else ''}", file=sys.stderr)
+
+
+def _say_estimate(configs: list[ComparisonConfig], store, args) -> None:
+    """The sweep's total on stderr before it starts ("about 3.5 min on this machine")."""
+    estimate_cli.say_total(f"{len(configs)} comparisons", configs, store, args.workers, reuse=not args.no_reuse)

@@ -25,6 +25,11 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def small_percent(value: float | None) -> str:
+    """A share that can be tiny (a linear probe's share of the machine's peak): '8.5%', '0.042%'."""
+    return "-" if value is None else f"{100 * value:.1f}%" if value >= 0.01 else f"{100 * value:.2g}%"
+
+
 def seconds(value: float | None) -> str:
     """Seconds with the precision a short run needs: '0.31 s', '4.2 s', '125 s'."""
     if value is None:
@@ -55,6 +60,19 @@ def _last(attribute: str):
     return lambda r: getattr(r.epochs[-1], attribute) if r.epochs else None
 
 
+def achieved_flops_per_s(record) -> float | None:
+    """Training FLOPs per wall second of the run's epochs (their validation is in the seconds, not the FLOPs)."""
+    last = record.epochs[-1] if record.epochs else None
+    return last.train_flops / last.cum_s if last and last.cum_s > 0 else None
+
+
+def peak_share(record) -> float | None:
+    """Achieved FLOP/s over the peak its record was compared against (`environment`; older records have none)."""
+    achieved, peak = achieved_flops_per_s(record), record.environment.get("peak_flops_per_s")
+    usable = isinstance(peak, (int, float)) and not isinstance(peak, bool) and 0 < peak < float("inf")
+    return achieved / peak if achieved is not None and usable else None
+
+
 def _target(attribute: str):
     def read(record):
         hit = record.reached_target()
@@ -81,6 +99,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("throughput", "throughput", "img/s", "higher",
            lambda r: sum(e.throughput for e in r.epochs) / len(r.epochs) if r.epochs else None,
            lambda v: "-" if v is None else f"{v:.0f} img/s"),
+    Metric("flops_per_s", "achieved FLOP/s", "FLOP/s", "higher", achieved_flops_per_s,
+           lambda v: human_count(v, "FLOP/s")),
+    Metric("peak_share", "share of peak", "", "higher", peak_share, small_percent, cost=True),
     Metric("time_to_target_s", "time to target", "s", "lower", _target("cum_s"), _not_reached(seconds), cost=True),
     Metric("flops_to_target", "FLOPs to target", "FLOPs", "lower", _target("train_flops"),
            _not_reached(human_count)),

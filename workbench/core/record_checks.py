@@ -19,10 +19,12 @@ CONFIG_FIELDS = {
     "dataset": "str", "train_per_class": "int | None", "image_size": "int", "epochs": "int", "batch_size": "int",
     "freeze_depth": "int", "bn_policy": "str", "lr": "float", "lr_backbone_mult": "float", "layer_decay": "float",
     "unfreeze_every": "int", "optimizer": "str", "schedule": "str", "weight_decay": "float", "momentum": "float",
-    "augment": "bool", "cache_features": "bool", "channels_last": "bool", "cpu_bf16": "bool", "compile": "bool",
+    "augment": "bool", "cache_features": "bool", "channels_last": "bool", "precision": "str", "compile": "bool",
     "seed": "int", "split_seed": "int", "device": "str", "target_acc": "float", "max_eval_per_class": "int | None",
     "data_dir": "str | None", "normalization": "str", "block_shuffle": "int",
 }
+# Settings older records hold that `RunConfig.from_dict` reads into today's ones (cpu_bf16: now `precision`).
+OLD_CONFIG_FIELDS = {"cpu_bf16": "bool"}
 _MAX_DEPTH = 32  # nesting of the free-form `environment`
 _INT64 = 2**63  # SQLite's integers (the index stores a few of these numbers)
 
@@ -197,5 +199,5 @@ def short(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-_CONFIG_CHECKERS = {name: _checker(kind) for name, kind in CONFIG_FIELDS.items()}
-_CONFIG_PLAIN = _plain(CONFIG_FIELDS)
+_CONFIG_CHECKERS = {name: _checker(kind) for name, kind in {**CONFIG_FIELDS, **OLD_CONFIG_FIELDS}.items()}
+_CONFIG_PLAIN = _plain({**CONFIG_FIELDS, **OLD_CONFIG_FIELDS})

@@ -29,6 +29,14 @@ RECORD_VERSION = 1
 KNOWN_VERSIONS = (1,)
 
 
+def _text_or_none(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number_or_none(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 @dataclass
 class EpochRecord:
     epoch: int  # 1-based
@@ -107,8 +115,19 @@ class RunRecord:
             **{key: config.get(key) for key in ("backbone", "pretrained", "freeze_depth", "lr", "seed", "target_acc")},
             **{m.key: m.read(self) for m in METRICS},
             "machine_busy": machine_busy(self),
+            "estimated_s": _number_or_none(self.environment.get("estimated_s")),  # what the estimate said before it ran
+            "precision": self.precision(), "precision_reason": _text_or_none(self.environment.get("precision_reason")),
             "epochs": [asdict(e) for e in self.epochs],
         }
+
+    def precision(self) -> str | None:
+        """The precision it trained in: fp32, bf16 or mixed (CUDA); from a record older than the word, what its
+        ``mixed_precision`` said; None where nothing says."""
+        named = self.environment.get("precision")
+        if isinstance(named, str):
+            return named
+        old = self.environment.get("mixed_precision")
+        return {"cuda-amp": "mixed", "cpu-bf16": "bf16", "off": "fp32"}.get(old) if isinstance(old, str) else None
 
     # --- JSON -------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ MIRROR_ENV = "WORKBENCH_WEIGHTS_MIRROR"  # a school's own server for torchvision
 STUDY_RUNS_ENV = "WORKBENCH_STUDY_RUNS"  # a run folder the slow study tests may reuse
 RAY_ADDRESS_ENV = "RAY_ADDRESS"  # join this Ray cluster instead of starting one
 TEACHER_SECRET_ENV = "WORKBENCH_TEACHER_SECRET"  # what a teacher page open to the network asks for
+CACHE_ENV = "WORKBENCH_CACHE"  # where this machine's measurements are kept (calibrations, peak FLOP/s)
 VOILA_ENV = "VOILA_KERNEL_ID"  # set by Voilà in the kernels it starts: the panels run as apps there
 # Variables a training worker process reads: a change of any of them means a fresh worker.
 WORKER_PREFIXES = ("WORKBENCH_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "CUDA_", "HOME", "XDG_", "PATH", "PYTHON")
@@ -40,6 +41,15 @@ def runs_dir(default: str | Path = DEFAULT_RUNS_DIR) -> Path:
 
 def data_dir() -> Path:
     return Path(_get(DATA_ENV) or DEFAULT_DATA_DIR)
+
+
+def cache_dir() -> Path:
+    """Where measurements of this machine are kept: ``$WORKBENCH_CACHE``, else ``$XDG_CACHE_HOME/transfer-workbench``,
+    else ``~/.cache/transfer-workbench``."""
+    explicit = _get(CACHE_ENV)
+    if explicit:
+        return Path(explicit)
+    return Path(_get("XDG_CACHE_HOME") or Path.home() / ".cache") / "transfer-workbench"
 
 
 def weights_mirror() -> str | None:

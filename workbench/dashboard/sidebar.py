@@ -15,6 +15,7 @@ import streamlit as st
 
 from workbench.core.errors import DataError, WorkbenchError
 from workbench.dashboard.controls import control, lesson_control
+from workbench.dashboard.estimate import estimate_line
 from workbench.dashboard.gather import owner_label
 from workbench.dashboard.lessons import fixed_note, lesson_header
 from workbench.dashboard.links import FOLDER, GATHERED, settings_link
@@ -39,6 +40,7 @@ from workbench.store.runs import RunStore
 
 GROUPS = {"finetuning": "discriminative rates and gradual unfreezing", "training": "training details"}
 NO_GRID = "nothing else"
+ESTIMATED_RUNS = 400  # more than this is not estimated under Launch (Launch's own limits speak for it)
 FORM_KEYS = ("dataset_folder", "mode", "sweep", "sweep2", "student_name")  # what the sidebar holds besides the options
 
 
@@ -191,12 +193,28 @@ def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoo
     last = board.latest(owner)
     if last is not None and last.state == "failed":
         st.sidebar.error(f"the last job stopped: {plain(last.error)}")
+    sweeping = st.session_state.get("mode") == "sweep" and lesson.lesson is None
+    estimate_line(lambda: _configs_now(store, roots, lesson), store.root, "sweep" if sweeping else "comparison")
     st.sidebar.text_input("your name (shown on the class board)", key="student_name", max_chars=40,
                           placeholder="optional")
     target = st.session_state.get("target_acc", option("target_acc").default)
     if lesson.lesson is not None:
         target = lesson.lesson.fixed_values().get("target_acc", target)
     prediction_form(lesson.prediction_required, target, open_=lesson.lesson is not None and mine is None)
+
+
+def _configs_now(store: RunStore, roots: DataRoots | None, lesson: ClassLesson) -> list:
+    """The comparisons Launch would queue now (a one-line `WorkbenchError` while the settings cannot run)."""
+    values = form_values(roots, store.root, lesson.lesson)
+    sweep = st.session_state.get("sweep") if st.session_state.get("mode") == "sweep" and lesson.lesson is None else None
+    sweep2 = st.session_state.get("sweep2", NO_GRID) if sweep else NO_GRID
+    sweep2 = None if sweep2 == NO_GRID else sweep2
+    backbone = values.get("backbone", option("backbone").default)
+    texts = [st.session_state.get(sweep_key(p, backbone), "") for p in (sweep, sweep2) if p] + ["", ""]
+    runs = math.prod(map(count_values, texts[:bool(sweep) + bool(sweep2)])) * 2 * count_values(values.get("seeds", ""))
+    if runs > ESTIMATED_RUNS:  # counted before a 90,000-comparison grid is built on every rerun
+        raise WorkbenchError(f"{runs:,} runs: too many to estimate")
+    return configs_from_values(values, sweep, texts[0], sweep2, texts[1])
 
 
 def launch(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None = None, limits: Limits | None = None,

@@ -103,6 +103,28 @@ _SOURCES: dict[tuple[str, str], ImageSource] = {}
 _BUNDLES: dict[tuple, DataBundle] = {}
 
 
+def _source(config: RunConfig) -> ImageSource:
+    """The config's dataset opened once per process (labels read, nothing decoded)."""
+    data_dir = Path(config.data_dir) if config.data_dir else None
+    key = (dataset_identity(config.dataset), str(data_dir))
+    if key not in _SOURCES:
+        _SOURCES[key] = open_source(config.dataset, data_dir)
+    return _SOURCES[key]
+
+
+def split_sizes(config: RunConfig) -> tuple[dict[str, int], int, ImageSource]:
+    """How many images each split of ``config`` holds, its class count and its source, from the labels alone
+    (nothing decoded): what an estimate needs. A dataset that opening would download or read whole (a torchvision
+    set not yet opened in this process) raises `DataError` instead."""
+    data_dir = Path(config.data_dir) if config.data_dir else None
+    if not opens_cheaply(config.dataset) and (dataset_identity(config.dataset), str(data_dir)) not in _SOURCES:
+        raise DataError(f"{config.dataset} is not opened yet: its size is not known without reading it")
+    source = _source(config)
+    splits = make_splits(source.labels, config.split_seed, source.predefined, config.train_per_class,
+                         config.max_eval_per_class, source.groups)
+    return {split: len(indices) for split, indices in splits.items()}, len(source.classes), source
+
+
 def load_data(config: RunConfig) -> DataBundle:
     """Decode the images of ``config``'s dataset and splits, reusing earlier decodes in this process."""
     data_dir = Path(config.data_dir) if config.data_dir else None
@@ -111,10 +133,7 @@ def load_data(config: RunConfig) -> DataBundle:
            str(data_dir), config.block_shuffle)
     if key in _BUNDLES:
         return _BUNDLES[key]
-    source_key = (identity, str(data_dir))
-    if source_key not in _SOURCES:
-        _SOURCES[source_key] = open_source(config.dataset, data_dir)
-    source = _SOURCES[source_key]
+    source = _source(config)
     splits = make_splits(source.labels, config.split_seed, source.predefined, config.train_per_class,
                          config.max_eval_per_class, source.groups)
     images, labels = {}, {}

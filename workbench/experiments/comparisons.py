@@ -56,7 +56,10 @@ def aggregate(records: list[RunRecord]) -> dict | None:
               "reused_from": [s["reused_from"] for s in summaries],
               "status": "completed" if all(s["status"] == "completed" for s in summaries) else "incomplete",
               "target_acc": summaries[0]["target_acc"] if summaries else None,
-              "machine_busy": next((s["machine_busy"] for s in summaries if s.get("machine_busy")), None)}
+              "machine_busy": next((s["machine_busy"] for s in summaries if s.get("machine_busy")), None),
+              "estimated_s": _mean_std([s.get("estimated_s") for s in summaries])[0],
+              "precision": ", ".join(dict.fromkeys(s["precision"] for s in summaries if s.get("precision"))) or None,
+              "precision_reason": next((s["precision_reason"] for s in summaries if s.get("precision_reason")), None)}
     for metric in METRICS:
         key = metric.key
         result[key], result[f"{key}_std"] = _mean_std([s[key] for s in summaries])

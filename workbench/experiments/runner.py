@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from workbench.core import settings
 from workbench.core.records import RunRecord
 from workbench.core.settings import keep_checkpoints
 from workbench.experiments.comparisons import Comparison
+from workbench.experiments.estimate import note_estimate
 from workbench.experiments.executors import Task, check, execute
 from workbench.experiments.reuse import find_reusable, fingerprint, reuse_run
 from workbench.spec.config import ComparisonConfig, RunConfig
@@ -99,9 +101,12 @@ def run_comparisons(configs: list[ComparisonConfig], store: RunStore | None = No
     for cid in ids:
         if on_done and cid not in trained_ids and complete(cid):
             on_done(assemble(cid))  # every run copied from the store
+    threads = settings.threads_per_share(workers) if workers > 1 and len(plan.tasks) > 1 else None
     for task, records in execute(plan.tasks, store, executor, workers, hooks_for):
         touched = {task.comparison_id}
         for record in records:
+            if note_estimate(record, threads):  # what the estimate said, beside what it took
+                store.save(record)
             seed = RunConfig.of(record).seed
             plan.got[record.comparison_id][record.role, seed] = record
             key = plan.trains[record.comparison_id, record.role, seed]

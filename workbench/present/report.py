@@ -62,7 +62,30 @@ def comparison_rows(summary: dict) -> list[tuple[str, str, str]]:
         run = summary.get(role)
         return metric.format(run.get(metric.key)) if run else missing_text(summary, role)
 
-    return [(m.label, cell("transfer", m), cell("scratch", m)) for m in METRICS]
+    def precision(role: str) -> str:
+        run = summary.get(role)
+        return (run.get("precision") or "-") if run else missing_text(summary, role)
+
+    rows = [(m.label, cell("transfer", m), cell("scratch", m)) for m in METRICS] + \
+        [("precision", precision("transfer"), precision("scratch"))]
+    return _with_estimate(rows, summary)
+
+
+def _with_estimate(rows: list[tuple[str, str, str]], summary: dict) -> list[tuple[str, str, str]]:
+    """The estimate made before Launch, under the wall time it foretold (where a run kept one)."""
+    said = [(summary.get(role) or {}).get("estimated_s") for role in ("transfer", "scratch")]
+    if all(s is None for s in said):
+        return rows
+    at = next((i + 1 for i, row in enumerate(rows) if row[0] == BY_KEY["wall_s"].label), len(rows))
+    return rows[:at] + [("estimated", *(seconds(s) if s is not None else "-" for s in said))] + rows[at:]
+
+
+def precision_notes(summary: dict) -> list[str]:
+    """Why each run trained in its precision, one line each (one for both where they agree)."""
+    reasons = {role: (summary.get(role) or {}).get("precision_reason") for role in ("transfer", "scratch")}
+    if reasons["transfer"] and reasons["transfer"] == reasons["scratch"]:
+        return [f"precision: {reasons['transfer']}"]
+    return [f"{role} precision: {reason}" for role, reason in reasons.items() if reason]
 
 
 def comparison_table(summary: dict) -> str:
@@ -72,6 +95,7 @@ def comparison_table(summary: dict) -> str:
     lines += [f"{label:18}{t:>{width}}{s:>{width}}" for label, t, s in rows]
     runs = [summary.get(role) or {} for role in ("transfer", "scratch")]
     lines += [run["machine_busy"] for run in runs if run.get("machine_busy")]
+    lines += precision_notes(summary)
     lines.append(verdict(summary.get("transfer"), summary.get("scratch")))
     lines += [f"{role}: reused from run {', '.join(sources)} (same settings and data; --no-reuse trains it again)"
               for role in ("transfer", "scratch") if (sources := reused_sources(summary.get(role)))]

@@ -40,7 +40,7 @@ class RunConfig:
     augment: bool = default("augment")
     cache_features: bool = default("cache_features")
     channels_last: bool = default("channels_last")  # NHWC: faster for depthwise convolutions and on GPUs
-    cpu_bf16: bool = default("cpu_bf16")  # bfloat16 autocast on the CPU (CUDA always uses mixed precision)
+    precision: str = default("precision")  # auto, fp32 or bf16 on a CPU (CUDA always uses mixed precision)
     compile: bool = default("compile")  # torch.compile each stage (slow to start, faster steps on long runs)
     seed: int = 0
     split_seed: int = default("split_seed")
@@ -70,8 +70,11 @@ class RunConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
         """A config from its `to_dict` form; a field it lacks (a record older than the field) takes its default,
-        and one it does not know (a record newer than this workbench) is ignored."""
+        and one it does not know (a record newer than this workbench) is ignored; an old ``cpu_bf16`` flag is read as
+        its ``precision`` (on: bf16, off: fp32)."""
         known = {f.name for f in fields(cls)}
+        if "cpu_bf16" in values and "precision" not in values:  # a record from before `precision` (a bool flag)
+            values = {**values, "precision": "bf16" if values["cpu_bf16"] else "fp32"}
         return cls(**{k: v for k, v in values.items() if k in known})
 
     @classmethod

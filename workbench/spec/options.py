@@ -18,6 +18,7 @@ from workbench.models.catalogue import BN_POLICIES, DEFAULT_BACKBONE, NORMALIZAT
 ALL_FACES = ("cli", "dashboard", "widgets")
 CLI_ONLY = ("cli",)
 LR_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+PRECISIONS = ("auto", "fp32", "bf16")  # what a run may ask for; `workbench.training.precision` decides "auto"
 IMAGE_SIZES = (32, 48, 64, 96, 128, 160, 192, 224, 240, 260)
 
 
@@ -192,6 +193,10 @@ OPTIONS: tuple[Option, ...] = (
            low=0.01, high=1.0, step=0.01, group="training"),
     Option("split_seed", "split seed", "int", 0, "seed of the train/validation/test split", low=0, high=2**31 - 1,
            group="training"),
+    Option("precision", "precision", "choice", "auto",
+           "auto: bfloat16 on a CPU that has it natively where a short calibration finds it faster, else fp32; "
+           "fp32; bf16 (bfloat16 autocast, emulated and slow on a CPU without it). A CUDA GPU always uses "
+           "mixed precision", choices=PRECISIONS, group="training"),
     Option("momentum", "momentum", "float", 0.9, "SGD momentum", low=0.0, high=0.999, step=0.01,
            faces=CLI_ONLY, group="training"),
     Option("device", "device", "choice", "auto", "auto uses a CUDA GPU when one is visible",
@@ -201,7 +206,6 @@ OPTIONS: tuple[Option, ...] = (
            faces=CLI_ONLY, flag="--no-cache"),
     Option("channels_last", "channels-last layout", "bool", True, "NHWC memory layout (--no-channels-last: NCHW)",
            faces=CLI_ONLY, flag="--no-channels-last"),
-    Option("cpu_bf16", "bfloat16 on the CPU", "bool", False, "bfloat16 autocast on the CPU", faces=CLI_ONLY),
     Option("compile", "torch.compile", "bool", False,
            "torch.compile each stage (minutes to compile on a CPU; for GPUs and long runs)", faces=CLI_ONLY),
     Option("init_run", "start from run", "text", None,

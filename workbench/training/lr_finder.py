@@ -17,6 +17,7 @@ from workbench.models.freezing import param_groups
 from workbench.spec.config import RunConfig
 from workbench.training.build import build_model, resolve_device
 from workbench.training.optim import make_optimizer, set_lr_factor
+from workbench.training.precision import choose_precision
 from workbench.training.step import TrainStep
 from workbench.training.train import split_batches
 
@@ -39,7 +40,7 @@ def find_lr(config: RunConfig, start_lr: float = 1e-6, end_lr: float = 1.0, step
     model = build_model(config, data.num_classes, device)
     optimizer = make_optimizer(param_groups(model, start_lr, config.lr_backbone_mult, config.layer_decay),
                                config.optimizer, start_lr, config.weight_decay, config.momentum)
-    step = TrainStep(model, optimizer, device, config.cpu_bf16)
+    step = TrainStep(model, optimizer, device, choose_precision(config, device).cpu_bf16)
     train = split_batches(config, data, device)["train"]
     generator = torch.Generator().manual_seed(config.seed)
     growth = (end_lr / start_lr) ** (1 / max(steps - 1, 1))

@@ -34,6 +34,7 @@ from workbench.training.cost import CpuMeter, FlopMeter, MemoryMeter
 from workbench.training.feature_cache import FeatureCache, cache_blocker
 from workbench.training.hooks import Hooks
 from workbench.training.optim import current_lrs, lr_factor, make_optimizer, set_lr_factor
+from workbench.training.precision import Precision, choose_precision, precision_environment
 from workbench.training.progress import default_hooks
 from workbench.training.step import TrainStep, autocast
 
@@ -61,14 +62,16 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
     model = build_model(config, data.num_classes, device, store)
     optimizer = make_optimizer(param_groups(model, config.lr, config.lr_backbone_mult, config.layer_decay),
                                config.optimizer, config.lr, config.weight_decay, config.momentum)
-    step = TrainStep(model, optimizer, device, config.cpu_bf16)
+    precision = choose_precision(config, device, on_calibrate=lambda: hooks.on_prepare(
+        "timing fp32 against bf16 on this CPU (once for these settings)"))
+    step = TrainStep(model, optimizer, device, precision.cpu_bf16)
     hooks.on_prepare("preparing the images for the network")
     images = split_batches(config, data, device)
     steps_per_epoch = max(1, math.ceil(len(images["train"]) / config.batch_size))
     shuffle = torch.Generator().manual_seed(config.seed)
     cache = FeatureCache(config.cache_features, config.bn_policy, config.augment)
     flops, memory = FlopMeter(), MemoryMeter(device)
-    record = _new_record(config, role, comparison_id, data, device)
+    record = _new_record(config, role, comparison_id, data, device, precision)
     store.save(record)
     hooks.on_start(record, steps_per_epoch)
     memory.reset()
@@ -99,12 +102,12 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
                     loss, hits = step(x, y, train.start)
                 tally.add(loss, hits, len(y), time.perf_counter() - step_started)
                 hooks.on_step(record, epoch, tally.steps, loss)
-            val_loss, val_acc, _ = evaluate(model, inputs["val"], config.cpu_bf16)
+            val_loss, val_acc, _ = evaluate(model, inputs["val"], precision.cpu_bf16)
             record.epochs.append(_epoch_record(record, tally, val_loss, val_acc, model, optimizer, flops, memory,
                                                features_cached=train.start > 0))
             store.save(record)
             hooks.on_epoch(record)
-        _test(record, model, inputs["test"], data.num_classes, config.cpu_bf16)
+        _test(record, model, inputs["test"], data.num_classes, precision.cpu_bf16)
         if save_checkpoint:
             store.save_checkpoint(record.run_id, model.state_dict())
     return record
@@ -190,12 +193,13 @@ def _test(record: RunRecord, model: StagedNet, test: Batches, num_classes: int, 
 
 
 def _new_record(config: RunConfig, role: str, comparison_id: str | None, data: DataBundle,
-                device: torch.device) -> RunRecord:
+                device: torch.device, precision: Precision) -> RunRecord:
     """The record a run starts with: who it is, its data, and what it runs on with which speed features."""
-    precision = "cuda-amp" if device.type == "cuda" else ("cpu-bf16" if config.cpu_bf16 else "off")
+    mixed = {"mixed": "cuda-amp", "bf16": "cpu-bf16"}.get(precision.name, "off")  # its name before `precision`
     environment = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
                    "python": platform.python_version(), "channels_last": config.channels_last,
-                   "mixed_precision": precision, "compiled": config.compile, "frozen_stages_without_autograd": True}
+                   "mixed_precision": mixed, **precision_environment(precision, device), "compiled": config.compile,
+                   "frozen_stages_without_autograd": True}
     return RunRecord(run_id=new_id(f"{role[0]}-" if role != "single" else "r-"), config=config.to_dict(), role=role,
                      comparison_id=comparison_id, created=now_iso(), classes=list(data.classes),
                      data_sizes={s: data.size(s) for s in SPLITS}, data_notes=list(data.notes),

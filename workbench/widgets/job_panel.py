@@ -39,6 +39,7 @@ from workbench.spec.config import ComparisonConfig
 from workbench.spec.preflight import preflight
 from workbench.store.runs import RunStore
 from workbench.widgets import kernel
+from workbench.widgets.estimate import EstimateLine
 from workbench.widgets.kernel import PageReloaded
 
 TICK_S = 0.5  # how often the follower updates progress and status
@@ -83,9 +84,11 @@ class JobPanel(w.VBox):
         self._ticking = threading.Lock()  # held by the follower for each tick: a handover happens between ticks
         self.run.on_click(lambda _: self._start())
         self.stop.on_click(lambda _: self.job and self.job.stop())
-        super().__init__([w.HBox([self.run, self.stop, self.progress]), self.status, *results, self.settings,
-                          w.HTML(FULL_HEIGHT)])
+        self.estimate = EstimateLine(self._configs, self.store)
+        super().__init__([w.HBox([self.run, self.stop, self.progress, self.estimate]), self.status, *results,
+                          self.settings, w.HTML(FULL_HEIGHT)])
         self.add_class("workbench-panel")
+        self.estimate.watch(controls)
         self._take_over()
 
     # What each panel fills in.

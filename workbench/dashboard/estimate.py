@@ -1,0 +1,65 @@
+"""Under Launch: how long what the sidebar holds takes on this machine, and what fits in a lesson's minutes.
+
+Cheap on every rerun: the estimate is cached per settings (`st.cache_data`), the machine's calibration on disk;
+the first calibration for a backbone and image size (a second or two) runs once, under a spinner.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import streamlit as st
+
+from workbench.core.errors import WorkbenchError
+from workbench.experiments.estimate import estimate, fits, human_seconds
+from workbench.spec.config import ComparisonConfig
+from workbench.store.runs import RunStore
+from workbench.training.calibrate import cached_rate, calibration
+
+DEFAULT_MINUTES = 10
+
+
+@st.cache_data(show_spinner=False, max_entries=128, ttl=60)
+def _estimated(configs_json: str, runs_root: str) -> tuple[float, str]:
+    """(total seconds, its line) for these settings; the store is asked which runs are done (kept a minute)."""
+    configs = [ComparisonConfig.from_dict(c) for c in json.loads(configs_json)]
+    found = estimate(configs, RunStore(runs_root))
+    return found.total_s, found.line()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _fitting(minutes: float, config_json: str) -> list[dict]:
+    return [f.to_dict() for f in fits(minutes, ComparisonConfig.from_dict(json.loads(config_json)))]
+
+
+def _calibrated(configs: list[ComparisonConfig]) -> None:
+    """Measure this machine for settings it has not seen, once, with a spinner (later pages read the cache)."""
+    missing = {(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size) for c in configs
+               if cached_rate(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size, None) is None}
+    if missing:
+        with st.spinner("measuring this machine… (once)"):
+            for backbone, size, batch in sorted(missing):
+                calibration(backbone, size, batch)
+
+
+def estimate_line(configs_now: Callable[[], list[ComparisonConfig]], runs_root: Path, mode: str) -> None:
+    """'about 40 s on this machine' for the comparison or sweep the sidebar holds (nothing while it cannot run)."""
+    try:
+        configs = configs_now()
+        _calibrated(configs)
+        total_s, line = _estimated(json.dumps([c.to_dict() for c in configs], sort_keys=True), str(runs_root))
+    except WorkbenchError:
+        return
+    what = f"this {mode}" if mode == "sweep" else "this comparison"
+    st.sidebar.caption(f"{what}: {line}" if total_s > 0 else f"{what}: already in the run folder (0 s)")
+    with st.sidebar.expander("what fits in N minutes"):
+        minutes = st.number_input("minutes", min_value=1, max_value=600, value=DEFAULT_MINUTES, key="fit_minutes")
+        if st.button("find the settings that fit", key="fit_go"):
+            with st.spinner("measuring this backbone at each image size… (once)"):
+                st.session_state["fit_rows"] = _fitting(float(minutes), json.dumps(configs[0].to_dict()))
+        rows = st.session_state.get("fit_rows")
+        if rows is not None:
+            st.table([{"image size": r["image_size"], "freeze depth": r["freeze_depth"], "epochs": r["epochs"],
+                       "expected": human_seconds(r["seconds"])} for r in rows] or [{"nothing fits": "-"}])
