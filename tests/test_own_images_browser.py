@@ -138,7 +138,8 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
             page.get_by_role("tab", name="Phone").click()  # the third session from a "phone", by its QR code
             page.get_by_role("button", name="Show a QR code for pen").click()
             page.get_by_text("open on a phone").wait_for()
-            link = page.locator("[data-testid='stCode'] code").inner_text().strip()
+            phone_tab = page.get_by_role("tabpanel", name="Phone")  # (the sidebar holds a code box too: its link)
+            link = phone_tab.locator("[data-testid='stCode'] code").inner_text().strip()
             phone = chromium.new_context(viewport={"width": 390, "height": 844}).new_page()
             phone.goto(re.sub(r"^https?://[^/]+", server.url, link))  # the network address, reached here on loopback
             phone.get_by_text("Add photos to pen").wait_for(timeout=60_000)

@@ -211,6 +211,15 @@ def _configs_now(store: RunStore, roots: DataRoots | None, lesson: ClassLesson) 
     sweep2 = None if sweep2 == NO_GRID else sweep2
     backbone = values.get("backbone", option("backbone").default)
     texts = [st.session_state.get(sweep_key(p, backbone), "") for p in (sweep, sweep2) if p] + ["", ""]
+    dataset = str(values.get("dataset", ""))
+    if dataset.startswith("imagefolder:"):  # read for its size only where Launch would read it: never outside the roots
+        folder = dataset.removeprefix("imagefolder:").strip()
+        if not folder:
+            raise WorkbenchError("no image folder given yet")
+        if roots is not None:
+            folder_argument(folder, roots)
+        elif not Path(folder).resolve().is_relative_to((Path(store.root) / DATASETS).resolve()):
+            raise WorkbenchError("a typed folder is sized at Launch, not on every keystroke")  # "/" would be walked
     runs = math.prod(map(count_values, texts[:bool(sweep) + bool(sweep2)])) * 2 * count_values(values.get("seeds", ""))
     if runs > ESTIMATED_RUNS:  # counted before a 90,000-comparison grid is built on every rerun
         raise WorkbenchError(f"{runs:,} runs: too many to estimate")
