@@ -26,8 +26,8 @@ from workbench.models.backbones import get_backbone
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.store.runs import RunStore
 from workbench.studies import STUDIES, run_study
-from workbench.training.calibrate import cpu_model
 from workbench.training.cost import CpuMeter
+from workbench.training.hardware import cpu_model
 from workbench.training.train import train_run
 
 GOAL = 0.30

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import tempfile
 import time
 from dataclasses import replace
@@ -24,20 +23,11 @@ from workbench.data.loading import load_data
 from workbench.models.backbones import get_backbone
 from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore
-from workbench.training.hardware import NATIVE_BF16_FLAGS, native_bf16
+from workbench.training.hardware import NATIVE_BF16_FLAGS, cpu_model, native_bf16
 from workbench.training.precision import choose_precision
 from workbench.training.train import train_run
 
 PRECISIONS = ("fp32", "bf16")
-
-
-def cpu_model() -> str:
-    try:
-        line = next(line for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-                    if line.startswith("Model name"))
-        return line.split(":", 1)[1].strip()
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 def after_first(times: list[float]) -> float:

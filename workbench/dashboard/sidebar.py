@@ -23,7 +23,7 @@ from workbench.dashboard.predictions import form_prediction, prediction_form, re
 from workbench.dashboard.text import plain
 from workbench.dashboard.views import PICKED
 from workbench.data.gathered.dataset import GatheredDataset
-from workbench.data.loading import list_datasets, suggested_datasets
+from workbench.data.loading import confined, dataset_kind, list_datasets, suggested_datasets
 from workbench.data.roots import DATASETS, DataRoots, folder_argument
 from workbench.experiments.grids import configs_from_values
 from workbench.jobs.board import JobBoard
@@ -212,12 +212,12 @@ def _configs_now(store: RunStore, roots: DataRoots | None, lesson: ClassLesson) 
     backbone = values.get("backbone", option("backbone").default)
     texts = [st.session_state.get(sweep_key(p, backbone), "") for p in (sweep, sweep2) if p] + ["", ""]
     dataset = str(values.get("dataset", ""))
-    if dataset.startswith("imagefolder:"):  # read for its size only where Launch would read it: never outside the roots
-        folder = dataset.removeprefix("imagefolder:").strip()
-        if not folder:
+    kind, folder = dataset_kind(dataset)
+    if kind.confine is not None:  # a folder, sized only where Launch would read it: never outside the roots
+        if not folder.strip():
             raise WorkbenchError("no image folder given yet")
         if roots is not None:
-            folder_argument(folder, roots)
+            confined(dataset, roots)
         elif not Path(folder).resolve().is_relative_to((Path(store.root) / DATASETS).resolve()):
             raise WorkbenchError("a typed folder is sized at Launch, not on every keystroke")  # "/" would be walked
     runs = math.prod(map(count_values, texts[:bool(sweep) + bool(sweep2)])) * 2 * count_values(values.get("seeds", ""))

@@ -14,7 +14,6 @@ PyTorch's ``meta`` device: shapes only, no arithmetic, so counting a ResNet-50 s
 from __future__ import annotations
 
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from workbench.core.files import write_atomically
 from workbench.models.backbones import get_backbone
 from workbench.models.freezing import param_groups, set_freeze_depth
 from workbench.training.cost import CpuMeter, count_flops
+from workbench.training.hardware import cpu_model
 from workbench.training.optim import make_optimizer
 from workbench.training.step import TrainStep
 
@@ -60,16 +60,6 @@ class Rate:
     def stale(self, now: float) -> bool:
         loaded = self.others_cpu_share is not None and self.others_cpu_share > LOADED_SHARE
         return now - self.measured > (LOADED_RETRY_S if loaded else STALE_AFTER_S)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine_key() -> str:
