@@ -43,10 +43,10 @@ def fixed_note(lesson: Lesson) -> None:
 def lesson_picker(root: Path) -> None:
     """The teacher's page: which lesson the class has, and whether Launch needs a prediction first."""
     current = ClassLesson.read(root)
-    shipped = shipped_lessons()
-    titles = {name: read_lesson(path).title for name, path in shipped.items()}
+    shipped = {name: read_lesson(path) for name, path in shipped_lessons().items()}  # each file read once a rerun
+    titles = {name: lesson.title for name, lesson in shipped.items()}
     choices = [NO_LESSON, *shipped, UPLOADED]
-    now = next((n for n, p in shipped.items() if current.lesson and read_lesson(p).text == current.lesson.text),
+    now = next((n for n, lesson in shipped.items() if current.lesson and lesson.text == current.lesson.text),
                UPLOADED if current.lesson else NO_LESSON)
     with st.expander(f"the class's lesson: {plain(current.lesson.title) if current.lesson else 'none'}",
                      expanded=current.lesson is None):
@@ -61,7 +61,7 @@ def lesson_picker(root: Path) -> None:
                 except ConfigError as exc:
                     st.error(f"{plain(upload.name)}: {plain(exc)}")
         elif picked != NO_LESSON:
-            lesson = read_lesson(shipped[picked])
+            lesson = shipped[picked]
         require = st.checkbox("a prediction before every Launch", value=current.require_prediction,
                               key="lesson_require", help="a lesson may require one itself")
         if lesson is not None and lesson.teacher_note:
