@@ -36,6 +36,15 @@ def test_cost_bars_show_each_measure_for_each_run(runs):
     assert values == [runs["transfer"]["train_flops"], runs["scratch"]["train_flops"]]
 
 
+@pytest.mark.parametrize("epochs, labelled", [(6, 1), (300, None)])
+def test_epochs_are_labelled_one_by_one_only_while_the_labels_fit(epochs, labelled):
+    """A label for each of 300 epochs (and plotly measuring each at every update) froze a notebook's page."""
+    curve = [{"epoch": e, "val_acc": 0.5, "train_acc": 0.5, "val_loss": 1.0, "train_loss": 1.0}
+             for e in range(1, epochs + 1)]
+    axis = plots.learning_curves({"transfer": {"epochs": curve}}).layout.xaxis
+    assert axis.dtick == labelled and axis.tickformat == "d"
+
+
 def test_seed_spread_becomes_a_band():
     epochs = [{"epoch": 1, "cum_s": 1.0, "train_flops": 1, "val_acc": 0.5, "val_acc_std": 0.1, "train_acc": 0.5,
                "train_acc_std": 0.1, "val_loss": 1.0, "val_loss_std": 0.1, "train_loss": 1.0, "train_loss_std": 0.1}]

@@ -19,6 +19,7 @@ COLORS = {"transfer": "#1f77b4", "scratch": "#ff7f0e"}
 PALETTE = ["#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 X_AXES = {"epoch": ("epoch", "epoch"), "seconds": ("cum_s", "wall-clock seconds"),
           "flops": ("train_flops", "training FLOPs")}
+EPOCH_LABELS = 20  # up to this many epochs each gets a label; past it plotly picks whole-number steps
 
 
 def _band(x: list, mean: list, std: list, color: str, name: str, row: int, col: int, fig: go.Figure) -> None:
@@ -72,8 +73,8 @@ def learning_curves(summary: dict, x_axis: str = "epoch", live: bool = False) ->
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title_text="accuracy", row=1, col=1)
     fig.update_yaxes(title_text="loss", row=1, col=2)
     fig.update_xaxes(title_text=title)
-    if x_axis == "epoch":
-        fig.update_xaxes(dtick=1)
+    if x_axis == "epoch":  # whole epochs; a label for each only while they fit (300 labels froze the browser)
+        fig.update_xaxes(tickformat="d", dtick=1 if max(xs, default=0) <= EPOCH_LABELS else None)
     if x_axis == "flops":
         fig.update_xaxes(exponentformat="SI")
     # The legend on top: at 1280x800 a legend under the x axis fell below the fold, and with it the axis.

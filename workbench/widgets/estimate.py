@@ -46,4 +46,4 @@ class EstimateLine(w.HBox):
             self.text.value = ""
             return
         self.measure.layout.display = "none" if found is not None else None
-        self.text.value = f"<i>{html.escape(found.line())}</i>" if found is not None else ""
+        self.text.value = f"<i style='white-space:nowrap'>{html.escape(found.line())}</i>" if found is not None else ""
