@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,7 +62,12 @@ def _png(array: np.ndarray) -> bytes:
 
 
 def _counted(page, class_name: str, images: int, sessions: int, timeout_ms: int = 60_000) -> None:
-    page.get_by_text(f"{class_name} · {images} image(s) in {sessions} session(s)").wait_for(timeout=timeout_ms)
+    try:
+        page.get_by_text(f"{class_name} · {images} image(s) in {sessions} session(s)").wait_for(timeout=timeout_ms)
+    except Exception:
+        page.screenshot(path="/tmp/own-fail.png", full_page=True)
+        Path("/tmp/own-fail.txt").write_text(page.inner_text("body"))
+        raise
 
 
 def _uploader(page, label: str):
@@ -117,9 +123,13 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
 
         page.get_by_role("tab", name="Camera").click()
         page.get_by_text("camera on").wait_for(timeout=30_000)
+        preview = page.locator("video").first
+        preview.evaluate("video => { video.keptSince = 'the first burst'; }")
         for burst in (1, 2, 3):  # three sessions: one each for training, validation and test
             page.get_by_role("button", name="Record 8 frames").click()
             _counted(page, "cup", 8 * burst, burst)
+        # the camera kept its place (and stayed open) through the notices and checks each burst changed
+        assert preview.evaluate("video => video.isConnected && video.keptSince") == "the first burst"
         _shot(page, "own-images-camera", page.locator("video").first)
 
         _open_list(page, "add images to class", "[data-testid='stMain']")

@@ -194,8 +194,13 @@ def thumbnails(shelf: DatasetShelf, dataset: GatheredDataset, viewer: str | None
 
 
 def gather_tab(shelf: DatasetShelf, viewer: str | None, camera_allowed: bool, phone_link: str | None) -> None:
-    """The whole tab: ``viewer`` None on the teacher's page; ``camera_allowed``: https or localhost."""
-    _show_notice()
+    """The whole tab: ``viewer`` None on the teacher's page; ``camera_allowed``: https or localhost.
+
+    The notice and the checks come and go with each burst or upload; each sits in its own container, so that what
+    follows keeps its place in the page: an element that moves is drawn afresh (the camera reopens, losing a burst it
+    was recording; an opened expander closes under the student's click)."""
+    with st.container():
+        _show_notice()
     datasets = shelf.list(viewer)
     new_dataset(shelf, viewer, first=not datasets)
     if not datasets:
@@ -207,7 +212,8 @@ def gather_tab(shelf: DatasetShelf, viewer: str | None, camera_allowed: bool, ph
                           format_func=lambda n: f"{n} · {owner_label(datasets[names.index(n)], viewer)}")
     dataset = datasets[names.index(picked)]
     mine = viewer is None or dataset.owner == viewer
-    checks(dataset)
+    with st.container():
+        checks(dataset)
     if mine:
         add_images(shelf, dataset, viewer, camera_allowed, phone_link)
         manage(shelf, dataset, viewer)

@@ -92,21 +92,20 @@ def play_tab(store: RunStore, comparison: Comparison | None, shelf: DatasetShelf
 def live(networks: PlayNetworks, shelf: DatasetShelf, viewer: str | None) -> None:
     """The camera's frames answered one by one: a frame reruns this fragment only."""
     frame = sent_frame(PLAY_KEY)
-    last = st.session_state.get(LAST)
+    last, problem = st.session_state.get(LAST), None
     if frame is not None and (last is None or frame[0] != last[0]):
         number, data = frame
         started = time.perf_counter()
         try:
             last = (number, data, networks.predict(data), time.perf_counter() - started)
         except WorkbenchError as exc:
-            last = (number, None, None, 0.0)
-            st.caption(plain(exc))
+            last, problem = (number, None, None, 0.0), plain(exc)
         st.session_state[LAST] = last
-    camera, bars = st.columns([1, 2])
+    camera, bars = st.columns([1, 2])  # the camera first, always: one that moves is mounted afresh and reopens
     with camera:
         play_camera(PLAY_KEY, answered=last[0] if last else 0)
     if last is None or last[2] is None:
-        bars.caption("waiting for the camera's first frame…")
+        bars.caption(problem or "waiting for the camera's first frame…")
         return
     bars.plotly_chart(plots.both_predictions(last[2], len(networks.classes)), key="play-bars")
     bars.caption(f"frame {last[0]} · both networks answered in {1000 * last[3]:.0f} ms")
