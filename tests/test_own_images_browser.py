@@ -24,6 +24,7 @@ from servers import CHROMIUM_ARGS
 from skimage import data as photos
 
 from workbench.core.network import lan_address
+from workbench.data.gathered.shelf import DatasetShelf
 from workbench.store.runs import RunStore
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -68,6 +69,15 @@ def _counted(page, class_name: str, images: int, sessions: int, timeout_ms: int 
         page.screenshot(path="/tmp/own-fail.png", full_page=True)
         Path("/tmp/own-fail.txt").write_text(page.inner_text("body"))
         raise
+
+
+def _wait_for(condition, seconds: float, problem) -> None:
+    """Until ``condition()`` holds; else fail saying ``problem()`` (what the page showed)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(problem())
+        time.sleep(0.25)
 
 
 def _uploader(page, label: str):
@@ -171,7 +181,12 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
 
         page.get_by_text("Classes, sharing, deleting").click()
         page.get_by_text("share with the class").click()
-        page.get_by_text("shared with the class").first.wait_for()
+        switch = page.locator("[data-testid='stCheckbox']").filter(has_text="share with the class").locator("input")
+        # kept on disk, whatever the page shows meanwhile (its notice lasts one rerun)
+        _wait_for(lambda: DatasetShelf(runs).open("desk").shared, 60,
+                  lambda: f"sharing was not kept; the switch reads {switch.is_checked()}; the page says: "
+                          f"{page.inner_text('[data-testid=stMain]')[:1500]}")
+        assert switch.is_checked()
         classmate.reload()
         classmate.get_by_role("button", name="Launch").wait_for(timeout=60_000)
         assert "desk · shared by a classmate" in _picker_options(classmate)
