@@ -20,6 +20,7 @@ import pytest
 from dashboard_pages import class_server, fill, network_server, open_page
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 from servers import CHROMIUM_ARGS
 from skimage import data as photos
 
@@ -180,8 +181,13 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
         assert not any(o.startswith("desk") for o in _picker_options(classmate)), "an unshared dataset is listed"
 
         page.get_by_text("Classes, sharing, deleting").click()
-        page.get_by_text("share with the class").click()
         switch = page.locator("[data-testid='stCheckbox']").filter(has_text="share with the class").locator("input")
+        page.get_by_text("share with the class").click()
+        try:  # in CI a click on the label once left the switch off (the expander open, nothing kept): the
+            expect(switch).to_be_checked(timeout=10_000)  # switch itself, as a student would click again
+        except AssertionError:
+            print("the first click on the sharing switch did not turn it on; clicked it again")
+            switch.check(force=True)
         # kept on disk, whatever the page shows meanwhile (its notice lasts one rerun)
         _wait_for(lambda: DatasetShelf(runs).open("desk").shared, 60,
                   lambda: f"sharing was not kept; the switch reads {switch.is_checked()}; the page says: "
