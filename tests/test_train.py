@@ -190,3 +190,35 @@ def test_records_written_with_the_old_freeze_names_still_load():
     assert [(e.freeze_depth, e.features_cached) for e in old.epochs] == [(6, True), (2, False)]
     new = RunRecord.from_dict(old.to_dict())
     assert new == old and "frozen_stages" not in old.to_dict()["epochs"][0]
+
+
+@pytest.mark.parametrize("name", ["adamw", "sgd"])
+def test_the_fused_update_moves_the_weights_as_the_per_tensor_loop_does(name):
+    """The optimizer runs fused on the CPU (one kernel for every tensor) and lands where PyTorch's loop lands,
+    a group added mid-run (gradual unfreezing) included."""
+    import torch
+
+    from workbench.training.optim import make_optimizer
+
+    def trained(fused: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        early, late = torch.nn.Linear(6, 5), torch.nn.Linear(5, 3)
+        if fused:
+            optimizer = make_optimizer([{"params": list(late.parameters()), "lr": 0.05}], name, 0.05, 1e-2, 0.9)
+            assert optimizer.defaults["fused"]
+        elif name == "sgd":
+            optimizer = torch.optim.SGD(late.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-2,
+                                        foreach=False)
+        else:
+            optimizer = torch.optim.AdamW(late.parameters(), lr=0.05, weight_decay=1e-2, foreach=False)
+        x, y = torch.randn(8, 6), torch.randint(0, 3, (8,))
+        for step in range(6):
+            if step == 3:
+                optimizer.add_param_group({"params": list(early.parameters()), "lr": 0.01})
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(late(early(x)), y).backward()
+            optimizer.step()
+        return [p.detach() for p in [*early.parameters(), *late.parameters()]]
+
+    for fused, loop in zip(trained(True), trained(False)):
+        assert torch.allclose(fused, loop, rtol=1e-5, atol=1e-6)

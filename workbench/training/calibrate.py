@@ -33,7 +33,7 @@ from workbench.training.hardware import cpu_model
 from workbench.training.optim import make_optimizer
 from workbench.training.step import TrainStep
 
-VERSION = 2  # a change in what is measured makes every kept calibration stale
+VERSION = 3  # a change in what is measured makes every kept calibration stale
 STALE_AFTER_S = 30 * 24 * 3600
 LOADED_SHARE = 0.25  # other programs used more than this share of the CPU while it measured: measure again
 LOADED_RETRY_S = 3600  # ... but not more often than this, on a machine that is always busy
