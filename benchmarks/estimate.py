@@ -20,7 +20,8 @@ import time
 from dataclasses import dataclass, replace
 
 from workbench.cli.estimate import study_configs
-from workbench.experiments.estimate import _data, estimate, run_seconds  # _data: decoding, as a run pays it
+from workbench.experiments.estimate import estimate
+from workbench.experiments.run_time import data_cost, run_seconds  # data_cost: decoding, as a run pays it
 from workbench.experiments.runner import run_comparisons
 from workbench.models.backbones import get_backbone
 from workbench.spec.config import ComparisonConfig, RunConfig
@@ -71,7 +72,7 @@ def settings() -> list[Setting]:
 def estimated(setting: Setting) -> float:
     if setting.kind == "run":
         config = replace(setting.configs[0].transfer, pretrained=False)
-        return run_seconds(config)[0] + _data(config).decode_s
+        return run_seconds(config)[0] + data_cost(config).decode_s
     only = study_configs("crossover", [0], True)[1] if setting.kind == "study" else None
     return estimate(setting.configs, None, setting.workers, reuse=True, only=only).total_s
 

@@ -197,3 +197,23 @@ def test_each_record_keeps_its_estimate_beside_the_measured_time(tmp_path):
         assert record.environment["estimated_s"] == pytest.approx(run.seconds, abs=0.01)
     rows = {label: (t, s) for label, t, s in comparison_rows(comparison.summary())}
     assert rows["estimated"][0].endswith(" s") and "wall time" in rows
+
+
+def test_a_pair_that_ends_sooner_at_once_is_estimated_so_and_said(monkeypatch):
+    """With a second thread worth nothing here (the fixed machine is as fast on one as on two), the scratch run in
+    a process of its own beside the transfer run costs only its start-up: the total says so, and a note why."""
+    from workbench.experiments import pairs
+
+    monkeypatch.setattr(pairs, "startup_s", lambda: 2.0)
+    monkeypatch.setattr("torch.get_num_threads", lambda: 2)
+    config = ComparisonConfig(_run(image_size=64))
+    monkeypatch.setenv("WORKBENCH_PAIR", "in-turn")
+    in_turn = estimate([config])
+    transfer, scratch = (r.seconds for r in in_turn.runs)
+    assert in_turn.notes == [] and not pairs.together(config.transfer_run(0), config.scratch(0))
+    monkeypatch.setenv("WORKBENCH_PAIR", "auto")
+    at_once = estimate([config])
+    assert scratch > 2.0 and at_once.total_s == pytest.approx(in_turn.total_s - transfer - scratch
+                                                              + max(transfer, 2.0 + scratch))
+    assert at_once.notes == ["the transfer and scratch runs train at once, each on half the cores"]
+    assert pairs.together(config.transfer_run(0), config.scratch(0))

@@ -22,6 +22,7 @@ from workbench.cli import lesson as lesson_commands
 from workbench.cli import reproduce as study_commands
 from workbench.cli import serve
 from workbench.cli import sweep as sweep_cli
+from workbench.cli.estimate import say_total
 from workbench.cli.exits import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from workbench.cli.options import Parser, add_run_options, known_flags, run_config, unrecognized
 from workbench.cli.progress import ProgressBars
@@ -48,11 +49,11 @@ def cmd_compare(args) -> int:
     config = ComparisonConfig(run_config(args), scratch_lr=args.scratch_lr, seeds=args.seeds)
     preflight([config])
     store, comparison_id = _store(args), new_id("c-")
+    say_total("comparison", [config], store, 1, reuse=not args.no_reuse)  # it also decides: the two runs at once?
     with queue_slot(store.root, "comparison", [comparison_id]):
         comparison = run_comparison(config, store, hooks_for=ProgressBars(args.json), reuse=not args.no_reuse,
                                     comparison_id=comparison_id, keep_weights=True)
-    summary = comparison.summary()
-    print(json.dumps(summary, indent=1) if args.json else comparison_table(summary))
+    print(json.dumps(comparison.summary(), indent=1) if args.json else comparison_table(comparison.summary()))
     return 0
 
 

@@ -20,6 +20,7 @@ STUDY_RUNS_ENV = "WORKBENCH_STUDY_RUNS"  # a run folder the slow study tests may
 RAY_ADDRESS_ENV = "RAY_ADDRESS"  # join this Ray cluster instead of starting one
 TEACHER_SECRET_ENV = "WORKBENCH_TEACHER_SECRET"  # what a teacher page open to the network asks for
 CACHE_ENV = "WORKBENCH_CACHE"  # where this machine's measurements are kept (calibrations, peak FLOP/s)
+PAIR_ENV = "WORKBENCH_PAIR"  # a comparison's two runs: "together", "in-turn", or "auto" (whichever is sooner here)
 VOILA_ENV = "VOILA_KERNEL_ID"  # set by Voilà in the kernels it starts: the panels run as apps there
 # Variables a training worker process reads: a change of any of them means a fresh worker.
 WORKER_PREFIXES = ("WORKBENCH_", "TORCH", "PYTORCH_", "OMP_", "MKL_", "CUDA_", "HOME", "XDG_", "PATH", "PYTHON")
@@ -103,6 +104,17 @@ def max_jobs() -> int:
     """``$WORKBENCH_MAX_JOBS``, else half the cores (at least one): jobs that train at once in a run folder."""
     text = _get(MAX_JOBS_ENV)
     return _whole_number(MAX_JOBS_ENV, text, "jobs", 1) if text else max(1, cores() // 2)
+
+
+PAIR_MODES = ("auto", "together", "in-turn")
+
+
+def pair_mode() -> str:
+    """``$WORKBENCH_PAIR``: how a comparison's transfer and scratch runs share the cores (`experiments.pairs`)."""
+    mode = _get(PAIR_ENV).lower() or "auto"
+    if mode not in PAIR_MODES:
+        raise ConfigError(f"{PAIR_ENV}={mode!r} is not a choice; use one of {', '.join(PAIR_MODES)}")
+    return mode
 
 
 def threads_per_share(shares: int) -> int:

@@ -10,6 +10,7 @@ from typing import Callable
 from workbench.core.metrics import METRICS
 from workbench.core.records import RunRecord
 from workbench.data.loading import load_data
+from workbench.experiments.pairs import together, train_pair
 from workbench.experiments.reuse import fingerprint
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.store.runs import RunStore
@@ -83,20 +84,28 @@ def train_seeds(config: RunConfig, seeds: list[int], store: RunStore | None = No
 def train_runs(config: ComparisonConfig, store: RunStore, comparison_id: str, runs: set[tuple[str, int]],
                hooks_for: Callable[[str, int], Hooks | None] | None = None) -> list[RunRecord]:
     """Train the given (role, seed) runs of one comparison, in seed order, transfer first; nothing is reused here
-    (`experiments.runner` decided that). The data is decoded once, for the first run."""
+    (`experiments.runner` decided that). The data is decoded once, for the first run. A seed's two runs train at
+    once where that ends sooner on this machine (`experiments.pairs`), else one after the other."""
+    def hooks(role: str, seed: int) -> Hooks:
+        return (hooks_for(role, seed) if hooks_for else None) or default_hooks()
+
     first = next(((role, seed) for seed in config.seeds for role in ("transfer", "scratch") if (role, seed) in runs),
                  None)
     if first is not None:
-        ((hooks_for(*first) if hooks_for else None) or default_hooks()).on_prepare("decoding images")
+        hooks(*first).on_prepare("decoding images")
     data = load_data(config.transfer)
     records = []
     for seed in config.seeds:
-        for role, run_config in (("transfer", config.transfer_run(seed)), ("scratch", config.scratch(seed))):
+        transfer, scratch = config.transfer_run(seed), config.scratch(seed)
+        if {("transfer", seed), ("scratch", seed)} <= runs and together(transfer, scratch):
+            records += train_pair(transfer, scratch, store, data, comparison_id, hooks("transfer", seed),
+                                  hooks("scratch", seed))
+            continue
+        for role, run_config in (("transfer", transfer), ("scratch", scratch)):
             if (role, seed) not in runs:
                 continue
-            hooks = (hooks_for(role, seed) if hooks_for else None) or default_hooks()
-            record = train_run(run_config, store, data=data, role=role, comparison_id=comparison_id, hooks=hooks,
-                               save_checkpoint=True)
+            record = train_run(run_config, store, data=data, role=role, comparison_id=comparison_id,
+                               hooks=hooks(role, seed), save_checkpoint=True)
             record.fingerprint = fingerprint(run_config)  # set once completed: only a completed run is worth finding
             store.save(record)
             records.append(record)

@@ -12,26 +12,19 @@ comparisons share the local workers the way `experiments.executors` hands them o
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import asdict, dataclass, field
 
 from workbench.core import settings
 from workbench.core.errors import WorkbenchError
 from workbench.core.records import RunRecord
-from workbench.data.loading import dataset_identity, split_sizes
 from workbench.experiments.executors import check
+from workbench.experiments.pairs import pairing
 from workbench.experiments.reuse import find_reusable, fingerprint
+from workbench.experiments.run_time import data_cost, data_key, run_seconds
 from workbench.models.backbones import get_backbone
-from workbench.models.freezing import frozen_depth_at
 from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.store.runs import RunStore
-from workbench.training.calibrate import cached_rate, calibration, flop_profile, startup_s, step_flops
-from workbench.training.train import EVAL_BATCH
-
-DECODE_SAMPLE = 16
-GUESSED_CLASSES = 10
-GUESSED_TRAIN_PER_CLASS = 500
+from workbench.training.calibrate import startup_s
 
 
 @dataclass
@@ -73,91 +66,20 @@ def human_seconds(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-@dataclass(frozen=True)
-class _Data:
-    sizes: tuple[int, int, int]  # train, val, test
-    classes: int
-    decode_s: float  # seconds to decode every image of the three splits
-    guessed: bool = False
-
-
-_DATA: dict[tuple, _Data] = {}
-
-
-def _data(config: RunConfig) -> _Data:
-    """Split sizes from the labels alone, and decoding timed on a few real images (kept in this process)."""
-    key = _data_key(config)
-    if key not in _DATA:
-        _DATA[key] = _measure_data(config)
-    return _DATA[key]
-
-
-def _measure_data(config: RunConfig) -> _Data:
-    try:
-        sizes, classes, source = split_sizes(config)
-    except WorkbenchError:  # not here, or only readable by downloading: a guess, said as one
-        classes = GUESSED_CLASSES
-        train = classes * (config.train_per_class or GUESSED_TRAIN_PER_CLASS)
-        evaluated = classes * (config.max_eval_per_class or GUESSED_TRAIN_PER_CLASS // 4)
-        return _Data((train, evaluated, evaluated), classes, 0.002 * (train + 2 * evaluated), guessed=True)
-    import numpy as np
-
-    total = sum(sizes.values())
-    sample = np.arange(min(DECODE_SAMPLE, len(source.labels)))
-    started = time.perf_counter()
-    source.load(sample, config.image_size)
-    per_image = (time.perf_counter() - started) / max(len(sample), 1)
-    return _Data((sizes["train"], sizes["val"], sizes["test"]), classes, per_image * total)
-
-
 def note_estimate(record: RunRecord, threads: int | None = None) -> bool:
     """Keep a trained run's estimate beside its measured time (``environment["estimated_s"]``), as this machine's
     kept calibration gives it; False where it has none for these settings (nothing is measured in a job)."""
     import torch
 
-    try:
-        found = run_seconds(RunConfig.of(record), threads or torch.get_num_threads(), measure=False)
+    try:  # at the threads the run had (a run trained beside its twin had half)
+        found = run_seconds(RunConfig.of(record), threads or record.environment.get("threads")
+                            or torch.get_num_threads(), measure=False)
     except WorkbenchError:
         return False
     if found is None:
         return False
     record.environment["estimated_s"] = round(found[0], 2)
     return True
-
-
-def run_seconds(config: RunConfig, threads: int | None = None, measure: bool = True) -> tuple[float, float] | None:
-    """(seconds, FLOPs) of training and testing ``config`` once, its data already decoded (``measure`` False:
-    only from a kept calibration, else None)."""
-    rate = (calibration if measure else cached_rate)(config.backbone, config.image_size, config.batch_size, threads)
-    if rate is None:
-        return None
-    data = _data(config)
-    n_train, n_val, n_test = data.sizes
-    stages = get_backbone(config.backbone).num_stages
-    profile = flop_profile(config.backbone, config.image_size, data.classes)
-    steps = max(1, math.ceil(n_train / config.batch_size))
-    seconds, flops, depth, start = rate.build_s + rate.warmup_s, 0.0, None, 0
-    if config.bn_policy == "adapt" and config.freeze_depth:  # AdaBN: the frozen stages once over the training images
-        flops += n_train * profile.prefix(config.freeze_depth)
-        seconds += n_train * profile.prefix(config.freeze_depth) / rate.eval_flops_s
-    for epoch in range(config.epochs):
-        now = frozen_depth_at(epoch, config.freeze_depth, config.unfreeze_every)
-        cached = (config.cache_features and now > 0 and config.bn_policy != "train" and not config.augment
-                  and now <= stages)
-        per_image = step_flops(config.backbone, config.image_size, data.classes, now, now if cached else 0)
-        step_s = rate.step_s + config.batch_size * per_image / rate.train_flops_s
-        if now != depth:  # what a step runs changed: the cache is built again, the first step is counted
-            depth, start = now, now if cached else 0
-            if cached:
-                prefix = (n_train + n_val + n_test) * profile.prefix(now)
-                flops += n_train * profile.prefix(now)
-                seconds += prefix / rate.eval_flops_s
-            seconds += step_s  # the counted step runs under the FLOP counter: about one step more
-        flops += n_train * per_image
-        seconds += steps * rate.step_s + n_train * per_image / rate.train_flops_s
-        seconds += n_val * profile.forward_from(start) / rate.eval_flops_s + math.ceil(n_val / EVAL_BATCH) * 0.01
-    seconds += n_test * profile.forward_from(start) / rate.eval_flops_s
-    return seconds, flops
 
 
 def _plan(configs: list[ComparisonConfig], store: RunStore | None, reuse: bool,
@@ -192,7 +114,7 @@ def estimate(configs: list[ComparisonConfig], store: RunStore | None = None, wor
     tasks = sorted({p[0] for p in planned if isinstance(p, tuple)})
     parallel = workers > 1 and len(tasks) > 1
     threads = settings.threads_per_share(workers) if parallel else None
-    runs, by_task = [], {index: 0.0 for index in tasks}
+    runs, by_task, trained = [], {index: 0.0 for index in tasks}, {}
     for item in planned:
         if isinstance(item, RunEstimate):
             runs.append(item)
@@ -204,11 +126,17 @@ def estimate(configs: list[ComparisonConfig], store: RunStore | None = None, wor
         seconds, flops = found
         runs.append(RunEstimate(index, role, seed, seconds, flops))
         by_task[index] += seconds
+        trained.setdefault((index, seed), {})[role] = run
     notes = []
+    for (index, seed), pair in trained.items() if not parallel else ():  # both runs at once, where that is sooner
+        found = pairing(pair["transfer"], pair["scratch"], measure=measure) if len(pair) == 2 else None
+        if found is not None and found[1] > 0:
+            by_task[index] += found[1] - found[0]
+            notes.append("the transfer and scratch runs train at once, each on half the cores")
     decoded: dict[tuple, int] = {}
     for index in tasks:  # the data is decoded once per process that trains with it, before its first run
-        data = _data(configs[index].transfer)
-        key = _data_key(configs[index].transfer)
+        data = data_cost(configs[index].transfer)
+        key = data_key(configs[index].transfer)
         decoded[key] = decoded.get(key, 0) + 1
         by_task[index] += data.decode_s if decoded[key] <= (workers if parallel else 1) else 0.0
         if data.guessed:
@@ -217,12 +145,6 @@ def estimate(configs: list[ComparisonConfig], store: RunStore | None = None, wor
     if parallel:
         total += startup_s()  # each worker process starts and imports torch (in parallel)
     return Estimate(runs, total, workers if parallel else 1, list(dict.fromkeys(notes)))
-
-
-def _data_key(config: RunConfig) -> tuple:
-    """What decides a comparison's decoded images (`data.loading.load_data` keeps them by it)."""
-    return (dataset_identity(config.dataset), config.image_size, config.split_seed, config.train_per_class,
-            config.max_eval_per_class, config.data_dir, config.block_shuffle)
 
 
 def _schedule(durations: list[float], workers: int) -> float:

@@ -60,6 +60,7 @@ class Job:
         self.current = 0  # index of the comparison in training
         self._runs_total = sum(2 * len(c.seeds) for c in configs)
         self._runs_started = 0
+        self._fractions: dict[str, float] = {}  # run id -> its share done, for each run that trains (not copies)
         self._events: queue.Queue = queue.Queue()
         self._process: subprocess.Popen | None = None
         self._stop = threading.Event()
@@ -163,13 +164,17 @@ class Job:
 
     def _apply(self, event: tuple) -> None:
         kind = event[0]
-        if kind == "run":
+        if kind == "run":  # ("run", comparison id[, run id: it trains, and says how far it is])
             self._runs_started += 1
             self.current = max(self.current, self.comparison_ids.index(event[1]))
+            if len(event) > 2:
+                self._fractions[event[2]] = 0.0
         elif kind == "phase":  # before a run's first step: what it is doing meanwhile
             self.message = event[1]
-        elif kind == "progress":
-            self.progress = min(1.0, (self._runs_started - 1 + event[1]) / max(self._runs_total, 1))
+        elif kind == "progress":  # ("progress", share of the run done, words, run id): two runs may train at once
+            self._fractions[event[3]] = event[1]
+            copied = self._runs_started - len(self._fractions)
+            self.progress = min(1.0, (copied + sum(self._fractions.values())) / max(self._runs_total, 1))
             self.message = event[2]
         elif kind == "end":
             self.state, self.error = event[1], event[2]

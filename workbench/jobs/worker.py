@@ -30,8 +30,8 @@ class _ReportingHooks(Hooks):
 
     def __init__(self, stop, events, on_epoch: Callable[[RunRecord], None] | None):
         self.stop, self.events, self.on_epoch_callback = stop, events, on_epoch
-        self.steps_per_epoch = 1
-        self.epochs = 1
+        self.sizes: dict[str, tuple[int, int]] = {}  # run id -> (steps per epoch, epochs), of each run training
+        self.lines: dict[str, str] = {}  # run id -> where it is, for the runs training now (two, side by side)
         self.busy = BusyWatch(every_s=1.5)
 
     def _said(self, text: str) -> str:
@@ -42,14 +42,21 @@ class _ReportingHooks(Hooks):
         self.events.put(("phase", self._said(what + "…")))
 
     def on_start(self, record: RunRecord, steps_per_epoch: int) -> None:
-        self.steps_per_epoch, self.epochs = steps_per_epoch, RunConfig.of(record).epochs
-        self.events.put(("run", record.comparison_id))
+        if record.reused_from:  # nothing to train: the run counts as done at once
+            self.events.put(("run", record.comparison_id))
+            return
+        self.sizes[record.run_id] = (steps_per_epoch, RunConfig.of(record).epochs)
+        self.events.put(("run", record.comparison_id, record.run_id))
 
     def on_step(self, record: RunRecord, epoch: int, step: int, loss: float) -> None:
-        done = (epoch - 1) * self.steps_per_epoch + step
-        self.events.put(("progress", done / (self.steps_per_epoch * self.epochs),
-                         self._said(f"{record.role} seed {RunConfig.of(record).seed}: epoch {epoch}/{self.epochs}, "
-                                    f"step {step}/{self.steps_per_epoch}")))
+        steps, epochs = self.sizes[record.run_id]
+        self.lines[record.run_id] = (f"{record.role} seed {RunConfig.of(record).seed}: epoch {epoch}/{epochs}, "
+                                     f"step {step}/{steps}")
+        self.events.put(("progress", ((epoch - 1) * steps + step) / (steps * epochs),
+                         self._said(" · ".join(self.lines.values())), record.run_id))
+
+    def on_end(self, record: RunRecord) -> None:
+        self.lines.pop(record.run_id, None)
 
     def on_epoch(self, record: RunRecord) -> None:
         if self.on_epoch_callback:

@@ -78,12 +78,35 @@ def count_flops(step: Callable[[], object]) -> int:
     return meter.total
 
 
+PARTNERS: set[int] = set()  # processes training the other run of this one's pair: their CPU is not "others"
+
+
+@contextmanager
+def partnered(pid: int) -> Iterator[None]:
+    """While a comparison's two runs train at once, each on its share of the cores, neither counts the other's
+    work as other programs loading the machine (it would say "busy" of every run trained side by side)."""
+    PARTNERS.add(pid)
+    try:
+        yield
+    finally:
+        PARTNERS.discard(pid)
+
+
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds a process has used (``/proc/PID/stat``: user and system time); 0 where it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class CpuMeter:
     """This process's CPU seconds, and how much of the machine other programs used, between laps.
 
     Wall seconds are only a fair cost when a run had the machine to itself. Linux's ``/proc/stat``
-    counts the busy time of every core; what is left after this process's own CPU time is other
-    work competing with the run (a browser, a second tab's refresh, another job).
+    counts the busy time of every core; what is left after this process's own CPU time (and its `PARTNERS`')
+    is other work competing with the run (a browser, a second tab's refresh, another job).
     """
 
     _STAT = Path("/proc/stat")
@@ -100,17 +123,18 @@ class CpuMeter:
         busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # all but idle and iowait
         return busy / os.sysconf("SC_CLK_TCK")
 
-    def _read(self) -> tuple[float, float, float | None]:
-        return time.perf_counter(), time.process_time(), self._machine_busy_s()
+    def _read(self) -> tuple[float, float, float | None, float]:
+        partners = sum(_process_cpu_s(pid) for pid in PARTNERS)
+        return time.perf_counter(), time.process_time(), self._machine_busy_s(), partners
 
     def lap(self) -> tuple[float, float | None]:
         """(CPU seconds this process used, share of all cores other programs used) since the last lap."""
-        (wall0, own0, busy0), (wall1, own1, busy1) = self._mark, self._read()
-        self._mark = (wall1, own1, busy1)
+        (wall0, own0, busy0, partners0), (wall1, own1, busy1, partners1) = self._mark, self._read()
+        self._mark = (wall1, own1, busy1, partners1)
         own = own1 - own0
         if busy0 is None or busy1 is None or wall1 <= wall0:
             return own, None
-        others = max(0.0, (busy1 - busy0) - own)
+        others = max(0.0, (busy1 - busy0) - own - max(0.0, partners1 - partners0))
         return own, min(1.0, others / ((wall1 - wall0) * self._cores))
 
 
