@@ -51,7 +51,7 @@ def main() -> None:
     config = ComparisonConfig()
     seconds = pairing(config.transfer_run(0), config.scratch(0), measure=True)  # measures once, as the CLI does
     print("auto chooses:", "at once" if seconds else "in turn",
-          f"(estimated: in turn {seconds[0]:.1f} s, at once {seconds[1]:.1f} s)" if seconds else "")
+          f"(estimated: in turn {seconds.in_turn:.1f} s, at once {seconds.at_once:.1f} s)" if seconds else "")
     walls: dict[str, list[float]] = {"in-turn": [], "together": []}
     firsts: dict[str, list[dict]] = {"in-turn": [], "together": []}
     for _ in range(args.repeats):

@@ -35,6 +35,10 @@ class Heard(Hooks):
 
     def on_epoch(self, record):
         self.log.append((self.role, "epoch", record.epochs[-1].epoch))
+        if self.role == "scratch":  # heard in this process: its busy meter must count the other process as the pair's
+            from workbench.training.cost import PARTNERS
+
+            self.log.append(("scratch", "partnered", bool(PARTNERS)))
 
     def on_end(self, record):
         self.log.append((self.role, "end", record.status))
@@ -64,6 +68,7 @@ def test_the_two_runs_train_at_once_each_with_its_own_record_and_half_the_thread
     assert transfer.fingerprint and scratch.fingerprint and store.load(scratch.run_id).fingerprint
     assert transfer.environment["threads"] == scratch.environment["threads"] == 1
     assert transfer.config["pretrained"] and not scratch.config["pretrained"]
+    assert ("scratch", "partnered", False) not in log and ("scratch", "partnered", True) in log
     first_scratch_epoch = log.index(("scratch", "epoch", 1))
     assert first_scratch_epoch < log.index(("transfer", "epoch", EPOCHS)), log  # both curves grew together
     assert [e for e in log if e[1] == "end"] == [("scratch", "end", "completed"), ("transfer", "end", "completed")] \

@@ -271,7 +271,7 @@ def _dispatch(argv: list[str] | None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
-        print("interrupted: the run in progress was saved as interrupted with its finished epochs", file=sys.stderr)
+        print("interrupted: every run in progress was saved as interrupted with its finished epochs", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 

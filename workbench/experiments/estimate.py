@@ -128,10 +128,13 @@ def estimate(configs: list[ComparisonConfig], store: RunStore | None = None, wor
         by_task[index] += seconds
         trained.setdefault((index, seed), {})[role] = run
     notes = []
-    for (index, seed), pair in trained.items() if not parallel else ():  # both runs at once, where that is sooner
+    for (index, seed), pair in trained.items() if not parallel else ():  # both runs at once, where no later
         found = pairing(pair["transfer"], pair["scratch"], measure=measure) if len(pair) == 2 else None
-        if found is not None and found[1] > 0:
-            by_task[index] += found[1] - found[0]
+        if found is not None and found.at_once > 0:
+            by_task[index] += found.at_once - found.in_turn
+            for run in runs:  # each run's own seconds on its share of the threads
+                if (run.comparison, run.seed) == (index, seed) and not run.reused:
+                    run.seconds = found.transfer if run.role == "transfer" else found.scratch
             notes.append("the transfer and scratch runs train at once, each on half the cores")
     decoded: dict[tuple, int] = {}
     for index in tasks:  # the data is decoded once per process that trains with it, before its first run

@@ -19,7 +19,7 @@ import queue
 import subprocess
 import sys
 import threading
-from typing import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -45,26 +45,34 @@ def split_threads(threads: int) -> tuple[int, int]:
     return threads - threads // 2, threads // 2
 
 
-def pair_seconds(transfer: RunConfig, scratch: RunConfig, threads: int,
-                 measure: bool = True) -> tuple[float, float] | None:
-    """(in turn, together): the seconds of the two runs one after the other with ``threads`` threads, and at once
-    with them shared out, the scratch process's start-up included; None without kept calibrations (``measure``
-    False)."""
+@dataclass
+class PairSeconds:
+    """The pair's expected seconds one after the other, and at once (each run on its share of the threads)."""
+
+    in_turn: float
+    at_once: float  # when the later of the two ends, the scratch process's start-up included
+    transfer: float  # each run's own seconds at once
+    scratch: float
+
+
+def pair_seconds(transfer: RunConfig, scratch: RunConfig, threads: int, measure: bool = True) -> PairSeconds | None:
+    """The pair's seconds with ``threads`` threads, from calibrations at both thread counts; None without kept
+    ones (``measure`` False)."""
     mine, theirs = split_threads(threads)
     found = [run_seconds(c, t, measure) for c, t in ((transfer, threads), (scratch, threads),
                                                      (transfer, mine), (scratch, theirs))]
     if any(f is None for f in found):
         return None
     (turn_t, _), (turn_s, _), (both_t, _), (both_s, _) = found
-    return turn_t + turn_s, max(both_t, startup_s() + both_s)
+    return PairSeconds(turn_t + turn_s, max(both_t, startup_s() + both_s), both_t, both_s)
 
 
 def pairing(transfer: RunConfig, scratch: RunConfig, threads: int | None = None,
-            measure: bool = False) -> tuple[float, float] | None:
-    """(in turn, together) seconds where the pair trains at once here, else None: `settings.pair_mode`, and for
-    "auto" whichever the calibrations say ends sooner. Only kept calibrations unless ``measure``: a run never
-    waits for one (the faces measure them when they show the estimate before Launch). A small scratch run,
-    fewer than two threads to share, or a GPU: always in turn."""
+            measure: bool = False) -> PairSeconds | None:
+    """The pair's seconds where it trains at once here, else None: `settings.pair_mode`, and for "auto" where the
+    calibrations say at once ends no later. Only kept calibrations unless ``measure``: a run never waits for one
+    (the faces measure them when they show the estimate before Launch). A small scratch run, fewer than two
+    threads to share, or a GPU: always in turn. Forced ("together") without calibrations: seconds of 0."""
     threads = threads or torch.get_num_threads()
     mode = settings.pair_mode()
     if mode == "in-turn" or threads < 2 or transfer.device == "cuda" or torch.cuda.is_available():
@@ -79,8 +87,8 @@ def pairing(transfer: RunConfig, scratch: RunConfig, threads: int | None = None,
     except WorkbenchError:
         seconds = None
     if mode == "together":
-        return seconds or (0.0, 0.0)
-    return seconds if seconds is not None and seconds[1] < seconds[0] else None
+        return seconds or PairSeconds(0.0, 0.0, 0.0, 0.0)
+    return seconds if seconds is not None and seconds.at_once <= seconds.in_turn else None
 
 
 def together(transfer: RunConfig, scratch: RunConfig, threads: int | None = None) -> bool:
@@ -98,22 +106,23 @@ def train_pair(transfer: RunConfig, scratch: RunConfig, store: RunStore, data: D
     mine, theirs = split_threads(threads)
     child = subprocess.Popen([sys.executable, "-c", "from workbench.experiments.pair_process import serve; serve()"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    relay = _Relay(child, scratch_hooks, on_start=lambda: torch.set_num_threads(mine))  # all threads till then
+    relay = _Relay(child, scratch_hooks)
     relay.send((scratch, str(store.root), data, comparison_id, theirs))
-    try:
-        with partnered(child.pid):
+    torch.set_num_threads(mine)  # from the start: the record, and the peak its hardware use is measured against, say so
+    with partnered(child.pid):  # the other run's work is not "the machine was busy", here or in a job's line
+        try:
             record = train_run(transfer, store, data=data, role="transfer", comparison_id=comparison_id,
                                hooks=_Listening(transfer_hooks, relay), save_checkpoint=True)
-    except BaseException:
-        relay.ask_to_stop()  # the scratch run ends too, saved as interrupted, before this one's error goes on
+        except BaseException:
+            relay.ask_to_stop()  # the scratch run ends too, saved as interrupted, before this one's error goes on
+            relay.wait_for_end()
+            raise
+        finally:
+            torch.set_num_threads(threads)
+        record.fingerprint = fingerprint(transfer)  # set once completed: only a completed run is worth finding
+        record.environment["trained_at_once_with"] = "scratch"
+        store.save(record)
         relay.wait_for_end()
-        raise
-    finally:
-        torch.set_num_threads(threads)
-    record.fingerprint = fingerprint(transfer)  # set once completed: only a completed run is worth finding
-    record.environment.update(threads=mine, trained_at_once_with="scratch")  # (all threads until the other began)
-    store.save(record)
-    relay.wait_for_end()
     if relay.raised is not None:
         raise relay.raised
     if relay.record is None or relay.record.status != "completed":
@@ -125,8 +134,8 @@ def train_pair(transfer: RunConfig, scratch: RunConfig, store: RunStore, data: D
 class _Relay:
     """The scratch process's events, handed to the scratch run's hooks in this process's thread."""
 
-    def __init__(self, child: subprocess.Popen, hooks: Hooks, on_start: Callable[[], None]):
-        self.child, self.hooks, self.on_start = child, hooks, on_start
+    def __init__(self, child: subprocess.Popen, hooks: Hooks):
+        self.child, self.hooks = child, hooks
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.record: RunRecord | None = None  # the scratch run as last heard of; its final record once "done"
         self.raised: BaseException | None = None
@@ -176,7 +185,6 @@ class _Relay:
         if kind == "prepare":
             self.hooks.on_prepare(args[0])
         elif kind == "start":
-            self.on_start()
             self.hooks.on_start(self.record, args[1])
         elif kind == "step":
             self.hooks.on_step(self.record, *args)
