@@ -11,6 +11,10 @@ from workbench.store.runs import RunStore
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 # Measurements of the machine (peak FLOP/s, precision calibrations) go to a folder of this session, not the user's.
 os.environ.setdefault("WORKBENCH_CACHE", tempfile.mkdtemp(prefix="workbench-cache-"))
+# A comparison's two runs train one after the other, whatever calibrations earlier tests kept ("auto" would train a
+# long one at once where they say so): what a test counts does not depend on the order tests ran in. Training at
+# once, and "auto"'s choice, have tests of their own (test_pairs.py, test_estimate.py).
+os.environ.setdefault("WORKBENCH_PAIR", "in-turn")
 
 
 @pytest.fixture(autouse=True)
