@@ -51,9 +51,9 @@ def cmd_compare(args) -> int:
     store, comparison_id = _store(args), new_id("c-")
     say_total("comparison", [config], store, 1, reuse=not args.no_reuse)  # it also decides: the two runs at once?
     with queue_slot(store.root, "comparison", [comparison_id]):
-        comparison = run_comparison(config, store, hooks_for=ProgressBars(args.json), reuse=not args.no_reuse,
-                                    comparison_id=comparison_id, keep_weights=True)
-    print(json.dumps(comparison.summary(), indent=1) if args.json else comparison_table(comparison.summary()))
+        summary = run_comparison(config, store, hooks_for=ProgressBars(args.json), reuse=not args.no_reuse,
+                                 comparison_id=comparison_id, keep_weights=True).summary()
+    print(json.dumps(summary, indent=1) if args.json else comparison_table(summary))
     return 0
 
 

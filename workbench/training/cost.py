@@ -123,8 +123,8 @@ class CpuMeter:
         busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # all but idle and iowait
         return busy / os.sysconf("SC_CLK_TCK")
 
-    def _read(self) -> tuple[float, float, float | None, float]:
-        partners = sum(_process_cpu_s(pid) for pid in PARTNERS)
+    def _read(self) -> tuple[float, float, float | None, dict[int, float]]:
+        partners = {pid: _process_cpu_s(pid) for pid in PARTNERS}
         return time.perf_counter(), time.process_time(), self._machine_busy_s(), partners
 
     def lap(self) -> tuple[float, float | None]:
@@ -134,7 +134,8 @@ class CpuMeter:
         own = own1 - own0
         if busy0 is None or busy1 is None or wall1 <= wall0:
             return own, None
-        others = max(0.0, (busy1 - busy0) - own - max(0.0, partners1 - partners0))
+        partners = sum(max(0.0, cpu - partners0[pid]) for pid, cpu in partners1.items() if pid in partners0)
+        others = max(0.0, (busy1 - busy0) - own - partners)  # (a partner since this lap began: from the next one)
         return own, min(1.0, others / ((wall1 - wall0) * self._cores))
 
 
