@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import streamlit as st
 import torch
+from app_pages import app_page
 from PIL import EpsImagePlugin, Image, ImageFile
 from streamlit.testing.v1 import AppTest
 
@@ -33,7 +34,6 @@ from workbench.data.roots import DataRoots, folder_argument
 from workbench.jobs.queue import JobQueue
 from workbench.spec import preflight
 
-DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n%%EndComments\n"
        b"newpath 0 0 moveto 10 10 lineto stroke\nshowpage\n%%EOF\n")
 
@@ -126,12 +126,7 @@ def test_the_dashboard_command_passes_data_roots_and_refuses_a_missing_one(tmp_p
 
 
 def _page(argv: list[str], session: str = "a-student") -> AppTest:
-    sys.argv[:] = ["dashboard.py", *argv]
-    at = AppTest.from_file(DASHBOARD, default_timeout=120)
-    at.query_params["session"] = session
-    at.run()
-    assert not at.exception
-    return at
+    return app_page(session, argv=argv)
 
 
 @pytest.fixture

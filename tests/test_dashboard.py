@@ -5,11 +5,11 @@ import json
 import re
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import streamlit as st
+from app_pages import app_page
 from streamlit.testing.v1 import AppTest
 
 from workbench.core import network
@@ -20,8 +20,6 @@ from workbench.jobs.queue import JobQueue
 from workbench.models.backbones import get_backbone
 from workbench.present.report import comparison_rows
 from workbench.store.runs import RunStore
-
-DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 
 
 def _figure(chart) -> dict:
@@ -47,16 +45,7 @@ def _wait_for(store: RunStore, count: int, timeout: float = 300) -> None:
                 f"jobs {[t.name for t in jobs]}")
 
 
-def _page(session: str | None = None, browser: AppTest | None = None) -> AppTest:
-    """A page; with ``browser``, opened in the same browser as that page (its owner token, as its cookie gives)."""
-    at = AppTest.from_file(DASHBOARD, default_timeout=120)
-    if session:
-        at.query_params["session"] = session
-    if browser is not None:
-        at.session_state["_owner_token"] = browser.session_state["_owner_token"]
-    at.run()
-    assert not at.exception
-    return at
+_page = app_page
 
 
 @pytest.fixture

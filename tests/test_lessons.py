@@ -4,10 +4,11 @@ prediction kept and compared with what ran, and a dashboard page under a lesson.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import streamlit as st
+from app_pages import DASHBOARD
+from lesson_text import tiny_lesson
 from streamlit.testing.v1 import AppTest
 from test_dashboard import _wait_for
 
@@ -22,26 +23,9 @@ from workbench.spec.lesson_files import ClassLesson, find_lesson, parse_lesson, 
 from workbench.store.predictions import Prediction, Predictions
 from workbench.store.runs import RunStore
 
-DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
-LESSON = """
-title = "Tiny"
-question = "Which is first?"
-instructions = "Change the freeze depth."
-{extra}
-[fixed]
-dataset = "digits:0-4"
-train_per_class = 3
-image_size = 32
-epochs = 1
-[free]
-freeze_depth = [0, 6]
-[board]
-over = ["freeze_depth"]
-"""
-
 
 def _lesson(extra: str = "", **replace) -> str:
-    text = LESSON.format(extra=extra)
+    text = tiny_lesson(extra=extra)
     for old, new in replace.items():
         text = text.replace(old.replace("_", " "), new)
     return text

@@ -5,6 +5,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 import streamlit as st
+from app_pages import DASHBOARD
 from streamlit.testing.v1 import AppTest
 
 from workbench.dashboard.text import plain
@@ -14,7 +15,6 @@ from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.spec.links import MAX_VALUE, comparison_values, run_values, settings_from_query, settings_query
 from workbench.spec.options import shown_in
 
-DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 # A value other than the default for every option a dashboard page shows (a new option needs one here).
 VALUES = {
     "backbone": "resnet18", "freeze_depth": 3, "lr": 0.000123456789, "scratch_lr": 1e-2, "bn_policy": "adapt",

@@ -14,10 +14,11 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import streamlit as st
+from app_pages import app_page
+from lesson_text import tiny_lesson
 from streamlit.testing.v1 import AppTest
 
 from workbench.cli.main import main
@@ -32,7 +33,6 @@ from workbench.spec.options import SWEEPABLE, sweep_hint
 from workbench.store.predictions import Predictions
 from workbench.store.runs import RunStore
 
-DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 
@@ -91,16 +91,8 @@ def runs(tmp_path, monkeypatch):
 
 
 def _page(session: str | None = None, browser: AppTest | None = None, argv: tuple = ()) -> AppTest:
-    """A page (``session``: the id in its address); ``browser``: opened in the same browser as that page."""
-    sys.argv[1:] = list(argv)
-    at = AppTest.from_file(DASHBOARD, default_timeout=120)
-    if session:
-        at.query_params["session"] = session
-    if browser is not None:
-        at.session_state["_owner_token"] = browser.session_state["_owner_token"]
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    """A page of a server started with ``argv`` (none: a plain one)."""
+    return app_page(session, browser, argv)
 
 
 def _as_shown(text: str) -> str:
@@ -386,21 +378,9 @@ def test_a_copied_address_shows_progress_read_only_in_another_browser(chromium, 
     copy.context.close()
 
 
-TINY_LESSON = """
-title = "How deep should we freeze? (tiny)"
-question = "Which network reaches 90 % validation accuracy first, and how high does each end?"
-require_prediction = true
-instructions = "Pick a freeze depth, **predict**, then Launch."
-[fixed]
-dataset = "digits:0-4"
-train_per_class = 3
-image_size = 32
-epochs = 2
-[free]
-freeze_depth = [0, 6]
-[board]
-over = ["freeze_depth"]
-"""
+TINY_LESSON = tiny_lesson("How deep should we freeze? (tiny)", epochs=2,
+                          question="Which network reaches 90 % validation accuracy first, and how high does each end?",
+                          instructions="Pick a freeze depth, **predict**, then Launch.", extra="require_prediction = true")
 SHOTS = os.environ.get("WORKBENCH_SHOTS")  # a folder for 1280x800 screenshots (the README's: WORKBENCH_SHOTS=docs)
 
 

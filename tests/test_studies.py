@@ -14,7 +14,8 @@ from workbench.cli.main import main
 from workbench.core import settings
 from workbench.store.runs import RunStore
 from workbench.studies import STUDIES, run_study
-from workbench.studies.core import Cell, apart, difference
+from workbench.studies.core import Cell
+from workbench.studies.judging import apart, difference
 from workbench.studies.plots import study_figure
 
 

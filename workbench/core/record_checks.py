@@ -72,13 +72,19 @@ def check_fields(cls, values: dict, what: str, overrides: dict | None = None) ->
     prefix = "its " if what == "record" else ""
     for name in required - values.keys():
         raise MalformedRecord(f"{prefix}{name} is missing")
+    _check_each(values, plain, checkers, lambda name: f"{name!r} is not a field of an {what}",
+                lambda name: f"{prefix}{name}")
+
+
+def _check_each(values: dict, plain: dict, checkers: dict, unknown, called) -> None:
+    """Each value not plainly of its type checked by its field's checker; an unknown name is ``unknown(name)``."""
     for name in _suspects(values, plain):
         check = checkers.get(name)
         if check is None:
-            raise MalformedRecord(f"{name!r} is not a field of an {what}")
+            raise MalformedRecord(unknown(name))
         problem = check(values[name], 0)
         if problem:
-            raise MalformedRecord(f"{prefix}{name} {problem}")
+            raise MalformedRecord(f"{called(name)} {problem}")
 
 
 def _required(f) -> bool:
@@ -86,13 +92,9 @@ def _required(f) -> bool:
 
 
 def check_config(config: dict) -> None:
-    for name in _suspects(config, _CONFIG_PLAIN):
-        check = _CONFIG_CHECKERS.get(name)
-        if check is None:
-            raise MalformedRecord(f"its config has a setting this workbench does not know ({short(name)})")
-        problem = check(config[name], 0)
-        if problem:
-            raise MalformedRecord(f"its config's {name} {problem}")
+    _check_each(config, _CONFIG_PLAIN, _CONFIG_CHECKERS,
+                lambda name: f"its config has a setting this workbench does not know ({short(name)})",
+                lambda name: f"its config's {name}")
 
 
 _WANTED = {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false"}

@@ -170,47 +170,17 @@ def run_study(study: Study, store: RunStore, seeds: list[int], quick: bool = Fal
         if point.with_scratch:
             add(point.x, SCRATCH, comparison.scratch[0])
     result.cells = list(cells.values())
-    result.verdict = study.judge(result)
+    verdict = study.judge(result)
+    result.verdict = replace(verdict, reason=verdict.reason + _spread_note(result))
     return result
 
 
-def spread_note(result: StudyResult) -> str:
+def _spread_note(result: StudyResult) -> str:
     """What a verdict adds when only one seed ran."""
     return " (one seed: no spread measured, so read differences with care)" if len(result.seeds) < 2 else ""
-
-
-def apart(a: Cell, b: Cell) -> bool | None:
-    """Whether ``a`` is above ``b`` by more than their spreads (True), below by more (False), or neither (None)."""
-    if a.mean is None or b.mean is None:
-        return None
-    margin = (a.std or 0.0) + (b.std or 0.0)
-    if a.mean - b.mean > margin:
-        return True
-    if b.mean - a.mean > margin:
-        return False
-    return None
-
-
-def show(value: float | None, std: float | None, percent: bool = True) -> str:
-    if value is None:
-        return "-"
-    if percent:
-        return f"{100 * value:.1f}%" + (f" ± {100 * std:.1f}" if std else "")
-    return f"{value:.3g}" + (f" ± {std:.2g}" if std else "")
 
 
 def base_run(quick: bool, **values) -> RunConfig:
     """The studies' shared small settings: CPU-sized images and epochs, full mode a little larger."""
     defaults = dict(image_size=32 if quick else 64, epochs=2 if quick else 8)
     return RunConfig(**{**defaults, **values})
-
-
-def difference(a: Cell, b: Cell, arm: str) -> Cell:
-    """``a - b`` seed by seed (paired: the same seed is the same split and start for both)."""
-    values = [None if u is None or v is None else u - v for u, v in zip(a.values, b.values)]
-    return Cell(a.x, arm, a.metric, values, [])
-
-
-def sign(cell: Cell) -> bool | None:
-    """Whether a difference is above zero by more than its spread (True), below (False), or neither (None)."""
-    return apart(cell, Cell(cell.x, "zero", cell.metric, [0.0] * len(cell.values), []))

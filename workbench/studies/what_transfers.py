@@ -8,19 +8,8 @@ from dataclasses import replace
 
 from workbench.models.backbones import get_backbone
 from workbench.spec.config import ComparisonConfig, RunConfig
-from workbench.studies.core import (
-    SCRATCH,
-    Point,
-    Study,
-    StudyResult,
-    Verdict,
-    apart,
-    base_run,
-    difference,
-    show,
-    sign,
-    spread_note,
-)
+from workbench.studies.core import SCRATCH, Point, Study, StudyResult, Verdict, base_run
+from workbench.studies.judging import apart, difference, overall, show, sign
 
 # --- Yosinski et al. 2014: how transferable are features, stage by stage ----------------------------
 
@@ -58,8 +47,7 @@ def _judge_yosinski(result: StudyResult) -> Verdict:
         reason=(f"at n={deep}, fine-tuning the copied stages (AnB+) beat freezing them (AnB) beyond the spread"
                 if fine_tuning_helps else f"at n={deep}, frozen transfer did better than fine-tuned"
                 if fine_tuning_helps is False else f"at n={deep}, AnB+ and AnB are within the spread")
-        + ("; frozen transfer lost accuracy as more stages were copied" if specific else "")
-        + spread_note(result))
+        + ("; frozen transfer lost accuracy as more stages were copied" if specific else ""))
 
 
 YOSINSKI = Study(
@@ -88,18 +76,15 @@ def _adabn_points(quick: bool) -> list[Point]:
 def _judge_adabn(result: StudyResult) -> Verdict:
     gains = {arm: difference(result.cell("adapt", arm), result.cell("frozen", arm), "adapt - frozen")
              for arm in result.arms()}
-    signs = [sign(g) for g in gains.values()]
-    holds = True if any(s is True for s in signs) and not any(s is False for s in signs) else (
-        False if any(s is False for s in signs) else None)
+    holds = overall(sign(g) for g in gains.values())
+    shown = ", ".join(f"{arm} {show(g.mean, g.std)}" for arm, g in gains.items())
     return Verdict(
         paper="re-estimating BatchNorm statistics on the target domain, with no labels and no training, "
               "improves accuracy under domain shift (Li et al. 2016, AdaBN)",
-        measured="linear probe on ImageNet features, adapt minus frozen test accuracy: "
-                 + ", ".join(f"{arm} {show(g.mean, g.std)}" for arm, g in gains.items()),
-        holds=holds,
+        measured=f"linear probe on ImageNet features, adapt minus frozen test accuracy: {shown}", holds=holds,
         reason=("adapting the statistics helped beyond the spread" if holds else
                 "adapting the statistics hurt" if holds is False else
-                "the difference is within the spread over seeds") + spread_note(result))
+                "the difference is within the spread over seeds"))
 
 
 ADABN = Study(
@@ -144,8 +129,7 @@ def _judge_preprocessing(result: StudyResult) -> Verdict:
                  + ", ".join(f"{x} px {show(c.mean, c.std)}" for x, c in zip(xs, cells)) + f"; {normalisation}",
         holds=gain,
         reason=(f"the backbone's own size ({largest} px) beat {xs[0]} px beyond the spread" if gain else
-                f"{xs[0]} px did better" if gain is False else "the difference in size is within the spread")
-        + spread_note(result))
+                f"{xs[0]} px did better" if gain is False else "the difference in size is within the spread"))
 
 
 PREPROCESSING = Study(
@@ -185,7 +169,7 @@ def _judge_neyshabur(result: StudyResult) -> Verdict:
                 "the lead grew as the layout was destroyed" if shrinks is False else
                 "the change in the lead is within the spread")
         + (f"; at {xs[-1]} px blocks transfer " + ("still leads" if remains else "no longer leads" if remains is None
-                                                  else "trails") + " beyond the spread") + spread_note(result))
+                                                  else "trails") + " beyond the spread"))
 
 
 NEYSHABUR = Study(

@@ -10,18 +10,8 @@ from statistics import fmean
 from workbench.explorer.measure import imagenet_top1
 from workbench.models.backbones import get_backbone
 from workbench.spec.config import ComparisonConfig
-from workbench.studies.core import (
-    SCRATCH,
-    Point,
-    Study,
-    StudyResult,
-    Verdict,
-    apart,
-    base_run,
-    difference,
-    show,
-    spread_note,
-)
+from workbench.studies.core import SCRATCH, Point, Study, StudyResult, Verdict, base_run
+from workbench.studies.judging import apart, difference, overall, show
 
 # --- the data-size crossover --------------------------------------------------------------------
 
@@ -51,7 +41,7 @@ def _judge_crossover(result: StudyResult) -> Verdict:
                 if narrows else f"the lead at {xs[-1]}/class is the largest" if narrows is False
                 else f"the lead at {xs[-1]}/class is within the spread of the largest, at {xs[peak]}/class")
         + ("; the lead was smaller at the fewest labels, where neither network learned much"
-           if peak > 0 and apart(gaps[peak], gaps[0]) else "") + spread_note(result))
+           if peak > 0 and apart(gaps[peak], gaps[0]) else ""))
 
 
 CROSSOVER = Study(
@@ -89,8 +79,7 @@ def _judge_he(result: StudyResult) -> Verdict:
                 "the most labels" if holds else
                 "transfer was not faster to the target" if holds is False else
                 "only part of the claim holds here: " +
-                ("scratch has not caught up at these epochs" if not catches_up else "transfer was not always faster"))
-        + spread_note(result))
+                ("scratch has not caught up at these epochs" if not catches_up else "transfer was not always faster")))
 
 
 def _target(result: StudyResult) -> str:
@@ -167,7 +156,7 @@ def _judge_kornblith(result: StudyResult) -> Verdict:
         beats[arm] = apart(result.cell(max(xs), arm), result.cell(min(xs), arm))
     better = [arm for arm, b in beats.items() if b is True]
     worse = [arm for arm, b in beats.items() if b is False]
-    holds = True if better and not worse else False if worse and not better else None
+    holds = overall(beats.values())
     same = [arm for arm, b in beats.items() if b is None]
     return Verdict(
         paper="across 16 ImageNet models and 12 datasets, ImageNet top-1 correlated with transfer accuracy: "
@@ -180,7 +169,7 @@ def _judge_kornblith(result: StudyResult) -> Verdict:
             f"it did worse beyond the spread for {', '.join(worse)}" if worse else "",
             f"the models are within the spread of each other for {', '.join(same)}" if same else ""]))
         + "; three models are a small sample: a rank correlation of three points is +1, +0.5, -0.5 or -1, "
-          "and one swap changes it" + spread_note(result))
+          "and one swap changes it")
 
 
 KORNBLITH = Study(
