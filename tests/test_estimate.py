@@ -155,13 +155,9 @@ def test_a_sweep_says_its_total_before_it_starts(monkeypatch, capsys):
 
 
 def test_the_dashboard_says_how_long_under_launch(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
+    from app_pages import app_page
 
-    from tests.test_dashboard import DASHBOARD
-
-    at = AppTest.from_file(DASHBOARD, default_timeout=120)
-    at.run()
-    assert not at.exception
+    at = app_page()
     captions = [c.value for c in at.sidebar.caption]
     assert any("on this machine" in c for c in captions), captions
 

@@ -11,6 +11,7 @@ from workbench.experiments import pair_process, pairs
 from workbench.experiments.runner import run_comparison
 from workbench.jobs.job import Job
 from workbench.spec.config import ComparisonConfig, RunConfig
+from workbench.training.cost import others_share_now
 from workbench.training.hooks import Hooks
 from workbench.training.train import StopRequested
 
@@ -97,6 +98,31 @@ def test_auto_trains_a_small_comparison_in_turn_and_never_on_one_thread(monkeypa
     monkeypatch.setenv("WORKBENCH_PAIR", "sideways")
     with pytest.raises(WorkbenchError, match="WORKBENCH_PAIR='sideways' is not a choice; use one of auto"):
         pairs.together(transfer, scratch, threads=2)
+
+
+def test_auto_trains_at_once_when_other_programs_load_the_cpu_at_launch(monkeypatch):
+    """Calibrations (taken on a quiet machine) that favour one run after the other give way to the load seen
+    when the pair starts: beside another multi-threaded program two one-thread runs lose far less."""
+    import subprocess
+    import sys
+
+    transfer, scratch = ComparisonConfig(TINY).transfer_run(0), ComparisonConfig(TINY).scratch(0)
+    monkeypatch.delenv("WORKBENCH_PAIR", raising=False)
+    monkeypatch.setattr(pairs, "MIN_SCRATCH_FLOPS", 0)  # this tiny pair counts as one worth a second process
+    quiet = pairs.PairSeconds(in_turn=10.0, at_once=12.0, transfer=7.0, scratch=11.0)
+    monkeypatch.setattr(pairs, "pair_seconds", lambda *args: quiet)
+    monkeypatch.setattr(pairs, "others_share_now", lambda: 0.0)
+    assert not pairs.together(transfer, scratch, threads=2)  # quiet: the calibrations decide
+    monkeypatch.setattr(pairs, "others_share_now", others_share_now)  # measured, from here on
+    spin = "import time\nend = time.time() + 20\nwhile time.time() < end: pass"
+    load = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]  # a 2-thread program beside it
+    try:
+        time.sleep(0.3)
+        assert pairs.together(transfer, scratch, threads=2)
+        assert pairs.pairing(transfer, scratch, threads=2) is None  # the estimate before Launch: calibrations only
+    finally:
+        for process in load:
+            process.kill()
 
 
 def test_an_error_that_cannot_travel_between_processes_still_says_what_it_was():

@@ -68,6 +68,14 @@ def play_tab(store: RunStore, comparison: Comparison | None, shelf: DatasetShelf
         return
     st.caption(f"Both networks of this comparison look at the same frame, at {networks.config.image_size} px: "
                f"the one fine-tuned from ImageNet (blue) and the one trained from scratch (orange).")
+    look(networks, shelf, viewer, camera_allowed)
+
+
+@st.fragment
+def look(networks: PlayNetworks, shelf: DatasetShelf, viewer: str | None, camera_allowed: bool) -> None:
+    """What both networks look at, the camera or an image, and the choice between them: one fragment, so that a
+    camera frame and a change of source rerun the same part of the page (a click on "an image" made while frames
+    kept rerunning only the camera's part was lost: the uploader never came)."""
     source = st.radio("look at", ["the camera", "an image"], horizontal=True, key="play_source",
                       disabled=not camera_allowed)
     if not camera_allowed:
@@ -88,9 +96,8 @@ def play_tab(store: RunStore, comparison: Comparison | None, shelf: DatasetShelf
         right.plotly_chart(plots.both_predictions(top, len(networks.classes)), key="play-upload-bars")
 
 
-@st.fragment
 def live(networks: PlayNetworks, shelf: DatasetShelf, viewer: str | None) -> None:
-    """The camera's frames answered one by one: a frame reruns this fragment only."""
+    """The camera's frames answered one by one: a frame reruns `look` only."""
     frame = sent_frame(PLAY_KEY)
     last, problem = st.session_state.get(LAST), None
     if frame is not None and (last is None or frame[0] != last[0]):

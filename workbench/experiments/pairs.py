@@ -25,6 +25,7 @@ import torch
 
 from workbench.core import settings
 from workbench.core.errors import WorkbenchError
+from workbench.core.metrics import BUSY_SHARE
 from workbench.core.records import RunRecord
 from workbench.data.sources import DataBundle
 from workbench.experiments.reuse import fingerprint
@@ -32,7 +33,7 @@ from workbench.experiments.run_time import data_cost, run_seconds
 from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore
 from workbench.training.calibrate import startup_s, step_flops
-from workbench.training.cost import partnered
+from workbench.training.cost import others_share_now, partnered
 from workbench.training.hooks import Hooks
 from workbench.training.train import train_run
 
@@ -68,11 +69,12 @@ def pair_seconds(transfer: RunConfig, scratch: RunConfig, threads: int, measure:
 
 
 def pairing(transfer: RunConfig, scratch: RunConfig, threads: int | None = None,
-            measure: bool = False) -> PairSeconds | None:
+            measure: bool = False, load: bool = False) -> PairSeconds | None:
     """The pair's seconds where it trains at once here, else None: `settings.pair_mode`, and for "auto" where the
-    calibrations say at once ends no later. Only kept calibrations unless ``measure``: a run never waits for one
-    (the faces measure them when they show the estimate before Launch). A small scratch run, fewer than two
-    threads to share, or a GPU: always in turn. Forced ("together") without calibrations: seconds of 0."""
+    calibrations say at once ends no later, or (``load``) where other programs load the CPU now. Only kept
+    calibrations unless ``measure``: a run never waits for one (the faces measure them when they show the
+    estimate before Launch). A small scratch run, fewer than two threads to share, or a GPU: always in turn.
+    At once without calibrations: seconds of 0."""
     threads = threads or torch.get_num_threads()
     mode = settings.pair_mode()
     if mode == "in-turn" or threads < 2 or transfer.device == "cuda" or torch.cuda.is_available():
@@ -86,14 +88,22 @@ def pairing(transfer: RunConfig, scratch: RunConfig, threads: int | None = None,
         seconds = pair_seconds(transfer, scratch, threads, measure) if mode == "auto" or measure else None
     except WorkbenchError:
         seconds = None
-    if mode == "together":
+    if mode == "together" or load and _loaded():
         return seconds or PairSeconds(0.0, 0.0, 0.0, 0.0)
     return seconds if seconds is not None and seconds.at_once <= seconds.in_turn else None
 
 
+def _loaded() -> bool:
+    """Whether other programs use the CPU now. Calibrations are taken on a quiet machine; beside another
+    multi-threaded program, a run on all the threads loses far more than two one-thread runs do
+    (`benchmarks/pair.py` under a 2-thread load: 142 s in turn, 53 s at once)."""
+    share = others_share_now()
+    return share is not None and share > BUSY_SHARE
+
+
 def together(transfer: RunConfig, scratch: RunConfig, threads: int | None = None) -> bool:
-    """Whether the pair trains at once here (`pairing`, from kept calibrations)."""
-    return pairing(transfer, scratch, threads) is not None
+    """Whether the pair trains at once here, now (`pairing`: kept calibrations, and the load at this moment)."""
+    return pairing(transfer, scratch, threads, load=True) is not None
 
 
 def train_pair(transfer: RunConfig, scratch: RunConfig, store: RunStore, data: DataBundle, comparison_id: str,

@@ -139,6 +139,13 @@ class CpuMeter:
         return own, min(1.0, others / ((wall1 - wall0) * self._cores))
 
 
+def others_share_now(seconds: float = 0.3) -> float | None:
+    """Other programs' share of the cores over the next ``seconds``: the load a run would start under."""
+    meter = CpuMeter()
+    time.sleep(seconds)
+    return meter.lap()[1]
+
+
 class BusyWatch:
     """Other programs' share of the CPU over the last few seconds, known while a run trains (a record only
     says it per epoch, once the epoch is over): for a progress line that warns as soon as it is true."""
