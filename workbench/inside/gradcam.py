@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from workbench.inside.networks import ROLES, Networks, evaluate_batches, spread_over_classes
@@ -31,6 +29,9 @@ def cam_layer(model: StagedNet) -> nn.Module:
 
 def grad_cam(model: StagedNet, x: torch.Tensor, classes: list[int]) -> np.ndarray:
     """Heatmaps (N, H, W) in 0..1 for each image's given class; each scaled to its own maximum."""
+    from pytorch_grad_cam import GradCAM  # here: it imports scikit-learn and OpenCV, a second at every page's start
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
     with GradCAM(model=model, target_layers=[cam_layer(model)]) as cam:
         heatmaps = cam(input_tensor=x, targets=[ClassifierOutputTarget(int(c)) for c in classes])
     model.zero_grad(set_to_none=True)
