@@ -53,6 +53,16 @@ def test_a_job_whose_process_died_frees_its_slot(tmp_path):
     assert states[orphan][0] == "cancelled" and states[waiting][0] == "cancelled" and "ended" in states[orphan][1]
 
 
+def test_reading_the_line_ends_a_dead_processs_job_and_leaves_a_live_one(tmp_path):
+    """Pages read the line every few seconds without a write lock; a job whose process died is still ended there."""
+    queue = JobQueue(tmp_path)
+    alive_job = queue.add("page-a")
+    assert [j["job_id"] for j in queue.jobs(("queued", "running"))] == [alive_job]
+    orphan = queue.add("page-b", pid=_dead_pid())
+    assert [j["job_id"] for j in queue.jobs(("queued", "running"))] == [alive_job]
+    assert [(j["job_id"], j["state"]) for j in queue.jobs(("cancelled",))] == [(orphan, "cancelled")]
+
+
 def test_the_cli_waits_its_turn_and_says_where_it_stands(tmp_path):
     queue = JobQueue(tmp_path)
     dashboard_job = queue.add("page-a", "Ada")

@@ -144,12 +144,15 @@ class JobQueue:
         """Every job (or those in ``states``), oldest first, as dicts; ended orphans are ended first."""
         if not (self.root / QUEUE_FILE).exists():
             return []
-        with self._db(write=True) as db:
-            _end_orphans(db)
-        with self._db() as db:
-            db.row_factory = sqlite3.Row
-            query = "SELECT * FROM jobs" + (f" WHERE state IN ({', '.join('?' * len(states))})" if states else "")
-            rows = [dict(r) for r in db.execute(query + " ORDER BY seq", states or ())]
+        with self._db() as db:  # every page reads this every few seconds: a write lock only where a job is orphaned
+            orphaned = any(not alive(pid, host) for pid, host in db.execute(
+                "SELECT pid, host FROM jobs WHERE state IN ('queued', 'running')"))
+            rows = None if orphaned else _select(db, states)
+        if orphaned:
+            with self._db(write=True) as db:
+                _end_orphans(db)
+            with self._db() as db:
+                rows = _select(db, states)
         for row in rows:
             row["comparison_ids"] = json.loads(row["comparison_ids"])
         return rows
@@ -195,6 +198,12 @@ def _roll_back(db: sqlite3.Connection) -> None:
 
 def _fix(exc: BaseException) -> str:
     return "free some space" if sqlite_files.is_full(exc) else "check that the folder is writable"
+
+
+def _select(db: sqlite3.Connection, states: tuple[str, ...] | None) -> list[dict]:
+    db.row_factory = sqlite3.Row
+    query = "SELECT * FROM jobs" + (f" WHERE state IN ({', '.join('?' * len(states))})" if states else "")
+    return [dict(r) for r in db.execute(query + " ORDER BY seq", states or ())]
 
 
 def _end_orphans(db: sqlite3.Connection) -> None:
