@@ -33,9 +33,9 @@ class JobBoard:
 
     def launch(self, job: Job) -> Job:
         """Put ``job`` in line; it starts as soon as a slot is free (at once, on an idle board)."""
-        job.job_id = self.queue.add(job.owner or "", job.name, job.label, job.comparison_ids)
-        job.queue = self.queue
-        with self._lock:
+        with self._lock:  # in line and on this board in the same order (`tick` tries them in that order)
+            job.job_id = self.queue.add(job.owner or "", job.name, job.label, job.comparison_ids)
+            job.queue = self.queue
             self._jobs.append(job)
             if self._scheduler is None or not self._scheduler.is_alive():
                 self._scheduler = threading.Thread(target=self._schedule, name="workbench-queue", daemon=True)
@@ -49,6 +49,7 @@ class JobBoard:
         with self._lock:
             live = [job for job in self._jobs if job.job_id is not None and job.job_id not in self._ended]
             rows = self.queue.look([job.job_id for job in live])
+            blocked = False  # the line is first come, first served: behind a job that may not start, none may
             for job in live:
                 row = rows.get(job.job_id) or {}
                 if row.get("stop_asked") and job.state == "running" and not job.stopping:
@@ -57,7 +58,8 @@ class JobBoard:
                     if job.state == "queued" and row.get("state") in ENDED:  # taken off the line by the teacher
                         job.state, job.message = "cancelled", "taken off the line by the teacher"
                     if job.state == "queued":
-                        if self.queue.try_start(job.job_id, self.max_jobs):
+                        blocked = blocked or not self.queue.try_start(job.job_id, self.max_jobs)
+                        if not blocked:
                             job.start(settings.threads_per_share(self.max_jobs))
                             if any(j.state == "queued" for j in self._jobs):
                                 prepare_worker()  # the next in line starts warm too
