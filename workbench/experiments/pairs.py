@@ -25,7 +25,7 @@ import torch
 
 from workbench.core import settings
 from workbench.core.errors import WorkbenchError
-from workbench.core.metrics import BUSY_SHARE
+from workbench.core.metrics import busy_now
 from workbench.core.records import RunRecord
 from workbench.data.sources import DataBundle
 from workbench.experiments.reuse import fingerprint
@@ -88,17 +88,19 @@ def pairing(transfer: RunConfig, scratch: RunConfig, threads: int | None = None,
         seconds = pair_seconds(transfer, scratch, threads, measure) if mode == "auto" or measure else None
     except WorkbenchError:
         seconds = None
+    if seconds is not None and seconds.at_once <= seconds.in_turn:
+        return seconds
     if mode == "together" or load and _loaded():
         return seconds or PairSeconds(0.0, 0.0, 0.0, 0.0)
-    return seconds if seconds is not None and seconds.at_once <= seconds.in_turn else None
+    return None
 
 
 def _loaded() -> bool:
-    """Whether other programs use the CPU now. Calibrations are taken on a quiet machine; beside another
-    multi-threaded program, a run on all the threads loses far more than two one-thread runs do
-    (`benchmarks/pair.py` under a 2-thread load: 142 s in turn, 53 s at once)."""
-    share = others_share_now()
-    return share is not None and share > BUSY_SHARE
+    """Whether other programs use the CPU now (0.3 s of sampling: only where the calibrations say "in turn").
+    Calibrations are taken on a quiet machine; beside another multi-threaded program, a run on all the threads
+    loses far more than two one-thread runs do (`benchmarks/pair.py` under a 2-thread load: 142 s in turn, 53 s
+    at once)."""
+    return busy_now(others_share_now()) is not None
 
 
 def together(transfer: RunConfig, scratch: RunConfig, threads: int | None = None) -> bool:
