@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 
 import pytest
+import torch
 
 from workbench.cli.main import main
 from workbench.experiments import estimate as estimating
@@ -14,7 +15,7 @@ from workbench.spec.config import ComparisonConfig, RunConfig
 from workbench.training import calibrate
 from workbench.training.calibrate import Rate, flop_profile, step_flops
 
-FIXED = dict(train_flops_s=2e10, step_s=0.002, eval_flops_s=4e10, build_s=0.1)
+FIXED = dict(train_flops_s=2e10, step_s=0.002, eval_flops_s=4e10, build_s=0.1, eval_batch=16)
 
 
 @pytest.fixture(autouse=True)
@@ -101,6 +102,30 @@ def test_the_calibration_is_kept_and_measured_again_when_stale(fixed_machine):
     assert len(fixed_machine) == 2
     calibrate.calibration("efficientnet_lite0", 48, 16, 1)  # another image size is another calibration
     assert len(fixed_machine) == 3
+
+
+class _Timed(torch.nn.Module):
+    """A network whose call costs ``per_call`` seconds and ``per_image`` seconds for each image of the batch
+    times the batch (activations that leave the caches)."""
+
+    def __init__(self, per_call: float, per_image: float):
+        super().__init__()
+        self.per_call, self.per_image = per_call, per_image
+
+    def forward(self, x):
+        time.sleep(self.per_call + self.per_image * len(x) ** 2)
+        return x
+
+
+def test_a_calibration_keeps_the_inference_batch_that_ran_fastest_and_evaluation_uses_it():
+    assert calibrate._fastest_inference(_Timed(0.004, 0.0), 8)[0] == max(calibrate.EVAL_BATCHES)  # calls dominate
+    assert calibrate._fastest_inference(_Timed(0.0, 2e-6), 8)[0] == min(calibrate.EVAL_BATCHES)  # caches dominate
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert calibrate.inference_batch("efficientnet_lite0", 32, 16, cpu) == calibrate.CPU_EVAL_BATCH  # none kept
+    threads = torch.get_num_threads()
+    calibrate.calibration("efficientnet_lite0", 32, 16, threads)  # the fixed machine's: eval_batch 16
+    assert calibrate.inference_batch("efficientnet_lite0", 32, 16, cpu) == 16
+    assert calibrate.inference_batch("efficientnet_lite0", 32, 16, gpu) == calibrate.GPU_EVAL_BATCH
 
 
 def test_a_calibration_taken_on_a_loaded_machine_is_redone_sooner():

@@ -117,6 +117,27 @@ def test_the_feature_cache_gives_exactly_the_same_numbers(tiny, store, depth):
     assert cached.epochs[0].epoch_flops >= plain.epochs[0].epoch_flops * 0.99
 
 
+def test_the_evaluation_batch_changes_how_fast_not_what_is_measured(tiny, store, monkeypatch):
+    """Evaluation and the feature cache run the batch a calibration found fastest: the numbers stay the same."""
+    from workbench.data.batches import Batches
+    from workbench.training import train
+
+    seen = []
+    in_order = Batches.in_order
+    monkeypatch.setattr(Batches, "in_order", lambda self, batch: seen.append(batch) or in_order(self, batch))
+    records = {}
+    for batch in (3, 256):
+        monkeypatch.setattr(train, "inference_batch", lambda *args, batch=batch: batch)
+        seen.clear()
+        records[batch] = train_run(replace(tiny, freeze_depth=3, epochs=3), store)
+        assert set(seen) == {batch}  # the cache of each split, every validation and the test
+    small, large = records[3], records[256]
+    assert [e.val_acc for e in small.epochs] == [e.val_acc for e in large.epochs]
+    assert [e.val_loss for e in small.epochs] == pytest.approx([e.val_loss for e in large.epochs], rel=1e-5)
+    assert [e.train_loss for e in small.epochs] == pytest.approx([e.train_loss for e in large.epochs], rel=1e-5)
+    assert small.test_acc == large.test_acc and small.confusion == large.confusion
+
+
 @pytest.mark.parametrize("change, reason", [
     ({"augment": True}, "augmentation"),
     ({"bn_policy": "train"}, "bn_policy=train"),

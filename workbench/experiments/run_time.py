@@ -16,7 +16,6 @@ from workbench.models.backbones import get_backbone
 from workbench.models.freezing import frozen_depth_at
 from workbench.spec.config import RunConfig
 from workbench.training.calibrate import cached_rate, calibration, flop_profile, step_flops
-from workbench.training.train import EVAL_BATCH
 
 DECODE_SAMPLE = 16
 GUESSED_CLASSES = 10
@@ -92,7 +91,7 @@ def run_seconds(config: RunConfig, threads: int | None = None, measure: bool = T
             seconds += step_s  # the counted step runs under the FLOP counter: about one step more
         flops += n_train * per_image
         seconds += steps * rate.step_s + n_train * per_image / rate.train_flops_s
-        seconds += n_val * profile.forward_from(start) / rate.eval_flops_s + math.ceil(n_val / EVAL_BATCH) * 0.01
+        seconds += n_val * profile.forward_from(start) / rate.eval_flops_s  # timed at its batch: calls included
     seconds += n_test * profile.forward_from(start) / rate.eval_flops_s
     return seconds, flops
 

@@ -2,8 +2,8 @@
 
 A calibration is a second or two of real fp32 work on random images at a run's image size and batch size:
 a few full training steps (FLOPs per second when everything trains), a few steps of the head alone (what a
-step costs besides its FLOPs: the optimizer, Python, the loss) and an inference pass (FLOPs per second of
-evaluation and of caching frozen stages). It is kept in ``estimate-rates.json`` in the cache folder
+step costs besides its FLOPs: the optimizer, Python, the loss) and inference at a few batch sizes (FLOPs per
+second of evaluation and of caching frozen stages, at the batch that runs them fastest here, which they use). It is kept in ``estimate-rates.json`` in the cache folder
 (`settings.cache_dir`), keyed by the CPU, its cores, torch, the backbone, the image size, the batch size and
 the threads, and measured again when it is older than a month or was taken while other programs loaded the CPU.
 
@@ -33,14 +33,18 @@ from workbench.training.hardware import cpu_model
 from workbench.training.optim import make_optimizer
 from workbench.training.step import TrainStep
 
-VERSION = 3  # a change in what is measured makes every kept calibration stale
+VERSION = 4  # a change in what is measured makes every kept calibration stale
 STALE_AFTER_S = 30 * 24 * 3600
 LOADED_SHARE = 0.25  # other programs used more than this share of the CPU while it measured: measure again
 LOADED_RETRY_S = 3600  # ... but not more often than this, on a machine that is always busy
 MIN_TIMED_S = 0.6  # each timed part runs at least this long (and at least two steps)
 WARMUP_STEPS = 5  # a first step's extra, at most (a process's very first one also pays for imports)
-INFERENCE_BATCH = 128  # inference is timed on the batches evaluation and the feature cache run (128-256 images):
-# a depthwise network at 128 px is 2x slower per image there than at batch 16 (its activations leave the caches)
+# Inference on a CPU is fastest at a batch whose activations stay in the caches, which depends on the network and
+# the image size: EfficientNet-Lite0 ran 4.8 ms an image at batch 8 and 13 ms at 128 (128 px), MobileNetV3-Small
+# at 64 px the other way round (0.74 ms at 16, 0.29 at 64). A calibration times these and keeps the fastest.
+EVAL_BATCHES = (8, 16, 32, 64)
+CPU_EVAL_BATCH = 32  # on a CPU without a kept calibration: close to the fastest for most networks and sizes
+GPU_EVAL_BATCH = 256
 CLASSES = 10
 CACHE_FILE = "estimate-rates.json"  # (measurements.json is the peak FLOP/s and precision probes')
 
@@ -54,6 +58,7 @@ class Rate:
     eval_flops_s: float  # FLOPs per second of inference (evaluation, caching frozen stages)
     build_s: float  # seconds to build the network
     warmup_s: float = 0.0  # what a run's first step costs beyond the others (kernels chosen, FLOPs counted)
+    eval_batch: int = CPU_EVAL_BATCH  # the inference batch that ran fastest, which evaluation then uses
     measured: float = 0.0  # time.time() when measured
     others_cpu_share: float | None = None  # how loaded the machine was meanwhile
 
@@ -152,25 +157,40 @@ def measure_rate(backbone: str, image_size: int, batch_size: int, threads: int) 
             features = model.features(x)
         head = TrainStep(model, make_optimizer(param_groups(model, 1e-3), "adamw", 1e-3, 1e-4, 0.9), device)
         head_s = _timed(lambda: head(features, y, depth), min_s=0.1)
-        model.eval()
-        many = torch.randn(INFERENCE_BATCH, 3, image_size, image_size).contiguous(memory_format=torch.channels_last)
-
-        def infer():
-            with torch.inference_mode():
-                model(many)
-
-        started = time.perf_counter()
-        infer()  # once: seconds of work at 128 px, and a fresh batch shape costs little beside it
-        eval_s = time.perf_counter() - started
+        eval_batch, eval_s = _fastest_inference(model.eval(), image_size)
     finally:
         torch.set_num_threads(previous)
     profile = flop_profile(backbone, image_size, CLASSES)
     full_flops = step_flops(backbone, image_size, CLASSES, 0, 0) * batch_size
     head_flops = step_flops(backbone, image_size, CLASSES, depth, depth) * batch_size
     return Rate(train_flops_s=(full_flops - head_flops) / max(full_s - head_s, 1e-6), step_s=head_s,
-                eval_flops_s=profile.forward_from(0) * INFERENCE_BATCH / max(eval_s, 1e-6), build_s=build_s,
+                eval_flops_s=profile.forward_from(0) / max(eval_s, 1e-9), eval_batch=eval_batch, build_s=build_s,
                 warmup_s=min(max(0.0, first_s - full_s), WARMUP_STEPS * full_s),
                 measured=time.time(), others_cpu_share=meter.lap()[1])
+
+
+def _fastest_inference(model: torch.nn.Module, image_size: int) -> tuple[int, float]:
+    """The batch of `EVAL_BATCHES` at which ``model`` infers fastest here, and its seconds per image."""
+    images = torch.randn(max(EVAL_BATCHES), 3, image_size, image_size).contiguous(memory_format=torch.channels_last)
+    per_image = {}
+    with torch.inference_mode():
+        for batch in EVAL_BATCHES:
+            model(images[:batch])  # a new shape: its kernels are chosen once, as in a run's first evaluation
+            started = time.perf_counter()
+            for chunk in images.split(batch):
+                model(chunk)
+            per_image[batch] = (time.perf_counter() - started) / len(images)
+    fastest = min(per_image, key=per_image.get)
+    return fastest, per_image[fastest]
+
+
+def inference_batch(backbone: str, image_size: int, batch_size: int, device: torch.device) -> int:
+    """How many images evaluation and the feature cache run at once: on a CPU the batch its kept calibration found
+    fastest (`CPU_EVAL_BATCH` without one: a run never waits for a calibration), on a GPU a large one."""
+    if device.type != "cpu":
+        return GPU_EVAL_BATCH
+    rate = cached_rate(backbone, image_size, batch_size, None)
+    return rate.eval_batch if rate is not None else CPU_EVAL_BATCH
 
 
 @dataclass(frozen=True)

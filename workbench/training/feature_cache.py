@@ -15,14 +15,13 @@ from workbench.models.backbones import StagedNet
 from workbench.training.cost import FlopMeter
 
 MAX_CACHE_BYTES = 2 * 2**30
-CACHE_BATCH = 128
 
 
 class FeatureCache:
     """Each split's outputs of the frozen prefix, kept while the freeze depth stays the same."""
 
-    def __init__(self, enabled: bool, bn_policy: str, augment: bool):
-        self.enabled, self.bn_policy, self.augment = enabled, bn_policy, augment
+    def __init__(self, enabled: bool, bn_policy: str, augment: bool, batch: int):
+        self.enabled, self.bn_policy, self.augment, self.batch = enabled, bn_policy, augment, batch
         self.splits: dict[str, Batches] = {}
         self.note = ""
 
@@ -37,8 +36,8 @@ class FeatureCache:
             blocker = too_large(model, images["train"], depth)
             if blocker is None:
                 with flops.count():  # the frozen prefix runs once per image here, not once per epoch
-                    self.splits = {"train": compute_features(model, images["train"], depth)}
-                self.splits.update({s: compute_features(model, images[s], depth) for s in ("val", "test")})
+                    self.splits = {"train": compute_features(model, images["train"], depth, self.batch)}
+                self.splits.update({s: compute_features(model, images[s], depth, self.batch) for s in ("val", "test")})
         if blocker is not None:
             self.splits = {}
         self.note = f"frozen stages 1-{depth} cached" if blocker is None else f"no feature cache: {blocker}"
@@ -58,10 +57,10 @@ def cache_blocker(model: StagedNet, enabled: bool, bn_policy: str, augment: bool
     return None
 
 
-def compute_features(model: StagedNet, data: Batches, depth: int) -> Batches:
-    """Run every image of ``data`` through the first ``depth`` stages once."""
+def compute_features(model: StagedNet, data: Batches, depth: int, batch: int) -> Batches:
+    """Run every image of ``data`` through the first ``depth`` stages once, ``batch`` images at a time."""
     with torch.no_grad():
-        chunks = [model.features(data.get(index)[0], 0, depth) for index in data.in_order(CACHE_BATCH)]
+        chunks = [model.features(data.get(index)[0], 0, depth) for index in data.in_order(batch)]
     return Batches(torch.cat(chunks), data.labels, data.device, depth)
 
 

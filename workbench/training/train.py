@@ -30,6 +30,7 @@ from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore, new_id, now_iso
 from workbench.training.adabn import adapt_frozen_batchnorm
 from workbench.training.build import build_model, resolve_device
+from workbench.training.calibrate import inference_batch
 from workbench.training.cost import CpuMeter, FlopMeter, MemoryMeter
 from workbench.training.feature_cache import FeatureCache, cache_blocker
 from workbench.training.hooks import Hooks
@@ -37,8 +38,6 @@ from workbench.training.optim import current_lrs, lr_factor, make_optimizer, set
 from workbench.training.precision import Precision, choose_precision, precision_environment
 from workbench.training.progress import default_hooks
 from workbench.training.step import TrainStep, autocast
-
-EVAL_BATCH = 256
 
 
 class StopRequested(Exception):
@@ -69,7 +68,8 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
     images = split_batches(config, data, device)
     steps_per_epoch = max(1, math.ceil(len(images["train"]) / config.batch_size))
     shuffle = torch.Generator().manual_seed(config.seed)
-    cache = FeatureCache(config.cache_features, config.bn_policy, config.augment)
+    eval_batch = inference_batch(config.backbone, config.image_size, config.batch_size, device)
+    cache = FeatureCache(config.cache_features, config.bn_policy, config.augment, eval_batch)
     flops, memory = FlopMeter(), MemoryMeter(device)
     record = _new_record(config, role, comparison_id, data, device, precision)
     store.save(record)
@@ -102,12 +102,12 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
                     loss, hits = step(x, y, train.start)
                 tally.add(loss, hits, len(y), time.perf_counter() - step_started)
                 hooks.on_step(record, epoch, tally.steps, loss)
-            val_loss, val_acc, _ = evaluate(model, inputs["val"], precision.cpu_bf16)
+            val_loss, val_acc, _ = evaluate(model, inputs["val"], eval_batch, precision.cpu_bf16)
             record.epochs.append(_epoch_record(record, tally, val_loss, val_acc, model, optimizer, flops, memory,
                                                features_cached=train.start > 0))
             store.save(record)
             hooks.on_epoch(record)
-        _test(record, model, inputs["test"], data.num_classes, precision.cpu_bf16)
+        _test(record, model, inputs["test"], data.num_classes, eval_batch, precision.cpu_bf16)
         if save_checkpoint:
             store.save_checkpoint(record.run_id, model.state_dict())
     return record
@@ -164,12 +164,14 @@ def split_batches(config: RunConfig, data: DataBundle, device: torch.device) -> 
                              config.channels_last) for s in SPLITS}
 
 
-def evaluate(model: StagedNet, data: Batches, cpu_bf16: bool = False) -> tuple[float, float, torch.Tensor]:
-    """Mean loss, accuracy and the predicted class of every image."""
+def evaluate(model: StagedNet, data: Batches, batch: int, cpu_bf16: bool = False) -> tuple[float, float, torch.Tensor]:
+    """Mean loss, accuracy and the predicted class of every image, ``batch`` images at a time (all at once where
+    only the head is left to run, on cached features: there the calls cost more than the arithmetic)."""
     model.eval()
     total_loss, predictions = 0.0, []
+    batch = max(batch, len(data)) if data.start >= len(model.stages) else batch
     with torch.inference_mode(), autocast(data.device, cpu_bf16):
-        for index in data.in_order(EVAL_BATCH):
+        for index in data.in_order(batch):
             x, y = data.get(index)
             logits = model.head(model.features(x, data.start)).float()
             total_loss += F.cross_entropy(logits, y, reduction="sum").item()
@@ -184,9 +186,9 @@ def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, num_classes:
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def _test(record: RunRecord, model: StagedNet, test: Batches, num_classes: int, cpu_bf16: bool) -> None:
+def _test(record: RunRecord, model: StagedNet, test: Batches, num_classes: int, batch: int, cpu_bf16: bool) -> None:
     """Test accuracy, per-class accuracy and the confusion matrix, into the record."""
-    _, record.test_acc, predicted = evaluate(model, test, cpu_bf16)
+    _, record.test_acc, predicted = evaluate(model, test, batch, cpu_bf16)
     confusion = confusion_matrix(test.labels, predicted, num_classes)
     record.confusion = confusion.tolist()
     record.per_class_acc = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
