@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from workbench.core.errors import ConfigError, WeightsError
-from workbench.models.backbones import DEFAULT_BACKBONE, get_backbone, list_backbones
+from workbench.models.backbones import DEFAULT_BACKBONE, TorchvisionWeights, get_backbone, list_backbones
 
 REQUIRED = {"efficientnet_lite0", "resnet18", "resnet50", "vgg16", "googlenet", "mobilenet_v3_small",
             "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny"}
@@ -36,9 +36,25 @@ def test_resnet18_stages_are_the_textbook_ones():
     assert get_backbone("resnet18").total_params(1000) == 11_689_512  # torchvision's documented count
 
 
-def test_preprocessing_comes_from_the_weights():
-    resnet = get_backbone("resnet18")
-    assert resnet.mean == pytest.approx((0.485, 0.456, 0.406)) and resnet.image_size == 224
+@pytest.mark.parametrize("name", [n for n in list_backbones() if isinstance(get_backbone(n).weights, TorchvisionWeights)])
+def test_preprocessing_is_what_the_torchvision_weights_were_trained_with(name):
+    backbone = get_backbone(name)
+    trained_with = backbone.weights.member.transforms()  # torchvision's own description of the weights
+    assert backbone.mean == pytest.approx(tuple(trained_with.mean)) and backbone.std == pytest.approx(tuple(trained_with.std))
+    assert backbone.image_size == trained_with.crop_size[0]
+
+
+def test_a_shipped_backbone_trains_without_importing_torchvision(tmp_path):
+    """torchvision takes a second or two to import, in every process that starts a run: the default needs none."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from workbench.experiments.runner import run_comparison; from workbench.spec.config import *; "
+            "from workbench.store.runs import RunStore; run_comparison(ComparisonConfig(RunConfig(dataset='digits:0-2', "
+            "train_per_class=2, image_size=32, epochs=1, device='cpu')), RunStore(sys.argv[1])); "
+            "print('torchvision' in sys.modules)")
+    found = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert found.stdout.strip().splitlines()[-1] == "False"
 
 
 def test_shipped_weights_are_real_imagenet_weights():
