@@ -36,11 +36,15 @@ def test_resnet18_stages_are_the_textbook_ones():
     assert get_backbone("resnet18").total_params(1000) == 11_689_512  # torchvision's documented count
 
 
-@pytest.mark.parametrize("name", [n for n in list_backbones() if isinstance(get_backbone(n).weights, TorchvisionWeights)])
+TORCHVISION = [name for name in list_backbones() if isinstance(get_backbone(name).weights, TorchvisionWeights)]
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
 def test_preprocessing_is_what_the_torchvision_weights_were_trained_with(name):
     backbone = get_backbone(name)
     trained_with = backbone.weights.member.transforms()  # torchvision's own description of the weights
-    assert backbone.mean == pytest.approx(tuple(trained_with.mean)) and backbone.std == pytest.approx(tuple(trained_with.std))
+    assert backbone.mean == pytest.approx(tuple(trained_with.mean))
+    assert backbone.std == pytest.approx(tuple(trained_with.std))
     assert backbone.image_size == trained_with.crop_size[0]
 
 
@@ -49,9 +53,12 @@ def test_a_shipped_backbone_trains_without_importing_torchvision(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from workbench.experiments.runner import run_comparison; from workbench.spec.config import *; "
-            "from workbench.store.runs import RunStore; run_comparison(ComparisonConfig(RunConfig(dataset='digits:0-2', "
-            "train_per_class=2, image_size=32, epochs=1, device='cpu')), RunStore(sys.argv[1])); "
+    code = ("import sys\n"
+            "from workbench.experiments.runner import run_comparison\n"
+            "from workbench.spec.config import ComparisonConfig, RunConfig\n"
+            "from workbench.store.runs import RunStore\n"
+            "run = RunConfig(dataset='digits:0-2', train_per_class=2, image_size=32, epochs=1, device='cpu')\n"
+            "run_comparison(ComparisonConfig(run), RunStore(sys.argv[1]))\n"
             "print('torchvision' in sys.modules)")
     found = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert found.stdout.strip().splitlines()[-1] == "False"

@@ -3,9 +3,10 @@
 A calibration is a second or two of real fp32 work on random images at a run's image size and batch size:
 a few full training steps (FLOPs per second when everything trains), a few steps of the head alone (what a
 step costs besides its FLOPs: the optimizer, Python, the loss) and inference at a few batch sizes (FLOPs per
-second of evaluation and of caching frozen stages, at the batch that runs them fastest here, which they use). It is kept in ``estimate-rates.json`` in the cache folder
-(`settings.cache_dir`), keyed by the CPU, its cores, torch, the backbone, the image size, the batch size and
-the threads, and measured again when it is older than a month or was taken while other programs loaded the CPU.
+second of evaluation and of caching frozen stages, at the batch that runs them fastest here, which they then
+use). It is kept in ``estimate-rates.json`` in the cache folder (`settings.cache_dir`), keyed by the CPU, its
+cores, torch, the backbone, the image size, the batch size and the threads, and measured again when it is older
+than a month or was taken while other programs loaded the CPU.
 
 The FLOPs themselves are counted by the project's own counter (`training.cost`) on the real network built on
 PyTorch's ``meta`` device: shapes only, no arithmetic, so counting a ResNet-50 step costs a fraction of a second.
