@@ -31,7 +31,7 @@ def test_static_facts_need_no_weights_and_match_the_registry(torch_home):
         assert row["stages"] == backbone.stage_names()
         assert row["forward_flops"] > 0 and row["top1"] is not None, row["name"]
         if isinstance(backbone.weights, TorchvisionWeights):
-            meta = backbone.weights.member.meta
+            meta = backbone.weights.weights.meta
             assert row["top1"] == meta["_metrics"]["ImageNet-1K"]["acc@1"]
             assert row["params"] == meta["num_params"]
             # nothing downloaded: the size torchvision publishes for the download, in MiB
@@ -50,7 +50,7 @@ TORCHVISION = [name for name in list_backbones() if isinstance(get_backbone(name
 @pytest.mark.parametrize("name", TORCHVISION)
 def test_forward_flops_agree_with_torchvision_published_multiply_adds(name):
     # torchvision's "_ops" are GFLOPs counted as multiply-adds at 224 px; ours count a multiply-add as 2
-    published = get_backbone(name).weights.member.meta["_ops"] * 1e9
+    published = get_backbone(name).weights.weights.meta["_ops"] * 1e9
     assert forward_flops(name, 224) / 2 == pytest.approx(published, rel=0.01)
 
 

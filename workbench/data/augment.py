@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torchvision.ops import roi_align
 
 SCALE = (0.35, 1.0)
 RATIO = (3 / 4, 4 / 3)
@@ -25,8 +26,6 @@ def random_resized_crop_flip(images: torch.Tensor, generator: torch.Generator) -
     left = torch.rand(n, generator=generator) * (w - crop_w)
     top = torch.rand(n, generator=generator) * (h - crop_h)
     boxes = torch.stack([torch.arange(n, dtype=torch.float), left, top, left + crop_w, top + crop_h], dim=1)
-    from torchvision.ops import roi_align  # torchvision takes a second or two to import: only where augmenting
-
     crops = roi_align(images, boxes.to(images.device, images.dtype), output_size=(h, w), aligned=True)
     flip = (torch.rand(n, generator=generator) < 0.5).to(images.device)
     return torch.where(flip[:, None, None, None], crops.flip(-1), crops)

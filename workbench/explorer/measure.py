@@ -50,7 +50,7 @@ def imagenet_top1(name: str) -> tuple[float | None, str]:
     """(ImageNet-1k top-1 in percent as published with the weights, where that figure comes from)."""
     source = get_backbone(name).weights
     if isinstance(source, TorchvisionWeights):
-        return source.member.meta["_metrics"]["ImageNet-1K"]["acc@1"], "torchvision weights metadata"
+        return source.weights.meta["_metrics"]["ImageNet-1K"]["acc@1"], "torchvision weights metadata"
     if name in LITE_TOP1:
         return LITE_TOP1[name], LITE_TOP1_SOURCE
     return None, "not published"

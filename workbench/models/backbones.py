@@ -191,22 +191,22 @@ def _lite_weights_path(variant: int) -> Path:
     return Path(getattr(package, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
 
 
-def _torchvision_architecture(builder_name: str) -> nn.Module:
+def _torchvision(name: str, builder_name: str, weights_name: str, description: str, split, **kwargs) -> Backbone:
     import torchvision.models as tvm
 
-    return getattr(tvm, builder_name)(weights=None)
-
-
-def _torchvision(name: str, builder_name: str, weights_name: str, description: str, split, **kwargs) -> Backbone:
-    """A torchvision architecture, its weights named, not looked up: importing torchvision takes a second or two
-    (every process that starts pays it), and a run of a shipped backbone never needs it. Every torchvision
-    ImageNet weight used here was trained with the ImageNet mean and std at 224 px (a test holds it)."""
+    weights = getattr(tvm, weights_name).DEFAULT
+    preprocessing = weights.transforms()
+    builder = getattr(tvm, builder_name)
+    architecture = kwargs.pop("architecture", lambda: builder(weights=None))
     return Backbone(
         name=name,
         description=description,
-        architecture=kwargs.pop("architecture", partial(_torchvision_architecture, builder_name)),
+        architecture=architecture,
         split=split,
-        weights=TorchvisionWeights(weights_name),
+        weights=TorchvisionWeights(weights),
+        mean=tuple(preprocessing.mean),
+        std=tuple(preprocessing.std),
+        image_size=preprocessing.crop_size[0],
         **kwargs,
     )
 

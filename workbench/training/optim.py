@@ -16,10 +16,6 @@ import math
 
 import torch
 
-# Every optimizer imports torch._dynamo when it is made (1.4 s): paid here, at start-up, before a pair's second
-# process starts and competes for the CPU (under load, paid later, the transfer run's first epoch came 3 s later).
-import torch._dynamo  # noqa: F401, E402
-
 ONECYCLE_WARMUP = 0.3
 ONECYCLE_START = 1 / 25
 ONECYCLE_END = 1 / 25e4

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision.datasets as tvd
 
 from workbench.core import network
 from workbench.core.errors import DataError
@@ -36,12 +37,6 @@ TORCHVISION_DATASETS = {
 }
 
 
-def _dataset_class(info: TorchvisionDataset):
-    import torchvision.datasets  # imported here: a run of a built-in dataset never needs torchvision
-
-    return getattr(torchvision.datasets, info.class_name)
-
-
 def _labels(dataset) -> list[int]:
     for attribute in ("targets", "_labels"):
         if hasattr(dataset, attribute):
@@ -51,7 +46,7 @@ def _labels(dataset) -> list[int]:
 
 def torchvision_source(name: str, data_dir: Path) -> ImageSource:
     info = TORCHVISION_DATASETS[name]
-    constructor = _dataset_class(info)
+    constructor = getattr(tvd, info.class_name)
     parts, labels, splits = [], [], []
     for split, kwargs in info.splits.items():
         try:
@@ -85,7 +80,7 @@ def check_downloaded(name: str, data_dir: Path) -> None:
     info = TORCHVISION_DATASETS[name]
     try:
         for kwargs in info.splits.values():
-            _dataset_class(info)(root=str(data_dir), download=False, **kwargs)
+            getattr(tvd, info.class_name)(root=str(data_dir), download=False, **kwargs)
     except Exception:  # noqa: BLE001 - torchvision says "not found" with several exception types
         if not network.online():
             raise DataError(f"{info.title} is not downloaded yet (looked in {data_dir}) and this machine is "

@@ -54,20 +54,11 @@ class WeightsSource:
 class TorchvisionWeights(WeightsSource):
     """Weights from torchvision's weights API, cached under ``$TORCH_HOME/hub/checkpoints``."""
 
-    weights: object  # a torchvision WeightsEnum member, or its enum's name (looked up on first use)
-
-    @property
-    def member(self):
-        """The WeightsEnum member (by name: torchvision is imported only when a backbone's weights are asked for)."""
-        if isinstance(self.weights, str):
-            import torchvision.models
-
-            return getattr(torchvision.models, self.weights).DEFAULT
-        return self.weights
+    weights: object  # a torchvision WeightsEnum member
 
     @property
     def url(self) -> str:
-        return self.member.url
+        return self.weights.url
 
     @property
     def file_name(self) -> str:
@@ -75,7 +66,7 @@ class TorchvisionWeights(WeightsSource):
 
     @property
     def download_mb(self) -> float:
-        return self.member.meta["_file_size"]
+        return self.weights.meta["_file_size"]
 
     @staticmethod
     def cache_dir() -> Path:
