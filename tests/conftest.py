@@ -4,6 +4,7 @@ import tempfile
 
 import pytest
 import torch
+from failures import pytest_runtest_makereport, pytest_terminal_summary  # noqa: F401 (hooks)
 
 from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import CHROMIUM_ARGS, answers, free_port
+from servers import CHROMIUM_ARGS, answers, free_port, stop
 
 from workbench.core.metrics import METRICS
 from workbench.experiments.runner import run_comparison
@@ -41,22 +41,20 @@ def runs(tmp_path) -> RunStore:
 def server(runs, tmp_path):
     port = free_port()
     env = dict(os.environ, WORKBENCH_RUNS=str(runs.root), OMP_NUM_THREADS="2")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--", "--data-root", str(tmp_path)],  # a class page reads image folders there
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log_path = tmp_path / "dashboard.log"  # a file, not a pipe: a pipe nobody reads fills and stalls the server
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+             "--", "--data-root", str(tmp_path)],  # a class page reads image folders there
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     if not answers(f"{url}/_stcore/health", process, 60, b"ok"):
         process.kill()
-        pytest.fail(f"streamlit did not start: {process.stdout.read()}")
+        pytest.fail(f"streamlit did not start: {log_path.read_text()[-3000:]}")
     yield url
-    process.terminate()
-    try:
-        log = process.communicate(timeout=60)[0]
-    except subprocess.TimeoutExpired:  # a loaded machine can be slow to stop Streamlit's workers
-        process.kill()
-        log = process.communicate()[0]
+    stop(process)
+    log = log_path.read_text()
     assert "missing ScriptRunContext" not in log and "streamlit run" not in log, "a worker re-ran the app"
 
 
