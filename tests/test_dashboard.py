@@ -139,6 +139,29 @@ def test_a_launch_shows_its_own_comparison_live_and_after_and_its_costs(app):
     assert _chart(at, lambda f: "training FLOPs" in json.dumps(f["layout"]))
 
 
+def test_a_job_that_ends_while_its_page_is_drawn_is_shown_not_left_frozen(app, monkeypatch):
+    """A first calibration under Launch can take longer than a tiny job (four at once, typed in quick succession:
+    20 s): the page read the run folder before the job's records existed and the job as ended after, and stayed as
+    "No runs yet" with Launch greyed out and nothing to refresh it (seen in CI, then with a click 0.3 s after
+    typing). It must show the job's curves."""
+    from workbench.dashboard import sidebar
+
+    at, store = app
+    _tiny(at)
+    drawn = sidebar.estimate_line
+
+    def slow_estimate(*args, **kwargs):
+        if any(t.name.startswith("workbench-") for t in threading.enumerate()):
+            _wait_for(store, 2)  # the job trains and ends meanwhile
+        drawn(*args, **kwargs)
+
+    monkeypatch.setattr(sidebar, "estimate_line", slow_estimate)
+    at.button(key="launch").click().run()
+    assert not at.exception
+    assert any(t.get("name") == "transfer val" for f in map(_figure, at.get("plotly_chart")) for t in f["data"])
+    assert not at.button(key="launch").disabled
+
+
 def test_the_live_chart_redraws_only_once_it_has_an_epoch_and_less_often_than_the_progress_line():
     """Each new figure is drawn afresh by the browser: eight pages redrawing every 2 s took more of a class server's
     two cores than the training did. A job in line or before its first epoch has no chart to redraw."""

@@ -3,6 +3,7 @@ shows it. The machine's speed is replaced by a fixed one: nothing here depends o
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -102,6 +103,42 @@ def test_the_calibration_is_kept_and_measured_again_when_stale(fixed_machine):
     assert len(fixed_machine) == 2
     calibrate.calibration("efficientnet_lite0", 48, 16, 1)  # another image size is another calibration
     assert len(fixed_machine) == 3
+
+
+def test_calibrations_asked_for_at_once_measure_one_at_a_time_and_once_each(fixed_machine, monkeypatch):
+    """Settings typed in quick succession start a page run each before the last stops: they wait their turn (no
+    two measure at once, each seeing the other's load) and take what the first kept."""
+    measure, measuring = calibrate.measure_rate, []
+
+    def slow(*args):
+        measuring.append(args)
+        time.sleep(0.3)
+        assert len(measuring) == 1, "two calibrations measured at once"
+        measuring.pop()
+        return measure(*args)
+
+    monkeypatch.setattr(calibrate, "measure_rate", slow)
+    asked = [("efficientnet_lite0", 32, 16, 1)] * 3 + [("efficientnet_lite0", 48, 16, 1)]
+    with ThreadPoolExecutor(len(asked)) as pool:
+        rates = list(pool.map(lambda a: calibrate.calibration(*a), asked))
+    assert sorted(set(fixed_machine)) == sorted(set(asked)) and len(fixed_machine) == 2  # once each
+    assert rates[0] == rates[1] == rates[2]
+
+
+def test_a_run_stopped_before_its_turn_to_measure_measures_nothing(fixed_machine):
+    """The dashboard's ``measuring`` says so on the page, and Streamlit stops a replaced page run there."""
+
+    class Replaced(Exception):
+        pass
+
+    def replaced():
+        raise Replaced
+
+    with pytest.raises(Replaced):
+        calibrate.calibration("efficientnet_lite0", 32, 16, 1, measuring=replaced)
+    assert fixed_machine == [] and calibrate.cached_rate("efficientnet_lite0", 32, 16, 1) is None
+    calibrate.calibration("efficientnet_lite0", 32, 16, 1)  # the next one is not kept waiting
+    assert len(fixed_machine) == 1
 
 
 class _Timed(torch.nn.Module):

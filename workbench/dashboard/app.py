@@ -190,6 +190,7 @@ def page() -> None:
                f"Runs saved in `{where}`" + (" · teacher mode" if server.teacher else ""))
     viewer = None if server.teacher else dataset_viewer(token)
     shelf = DatasetShelf(store.root, server.quotas)
+    training_before = board.active(owner)  # (read before the records: see below)
     records, problems = view.refresh()
     # A comparison stopped before its first epoch has nothing to show, ever: not offered (issue 22's ghosts).
     recorded = {c: comparison for c, comparison in group_comparisons(records).items() if not comparison.empty}
@@ -200,6 +201,10 @@ def page() -> None:
     sidebar(store, board, owner, {RunConfig.of(r).dataset: len(r.classes) for r in records if r.classes},
             folder_roots(server, store, viewer), server.limits, pages, shelf.list(viewer), viewer, lesson)
     mine = board.active(owner)
+    if training_before is not None and mine is None:
+        # The job ended while this run drew the sidebar (a first calibration takes seconds): its records were read
+        # before they existed, and a page with no job has no refresh. Again, with them, rather than frozen.
+        st.rerun()
     if not board.training():
         prepare_worker()  # the next job's worker imports the engine now, not after the click
     first_epoch_due = mine is not None and not any(r.epochs for r in job_records(store, mine))

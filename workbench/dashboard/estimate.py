@@ -1,14 +1,15 @@
 """Under Launch: how long what the sidebar holds takes on this machine, and what fits in a lesson's minutes.
 
 Cheap on every rerun: the estimate is cached per settings (`st.cache_data`), the machine's calibration on disk;
-the first calibration for a backbone and image size (a second or two) runs once, under a spinner.
+the first calibration for a backbone and image size (a second or two) runs once, with a line saying so.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import streamlit as st
 
@@ -22,11 +23,12 @@ DEFAULT_MINUTES = 10
 
 
 @st.cache_data(show_spinner=False, max_entries=128, ttl=60)
-def _estimated(configs_json: str, runs_root: str) -> tuple[float, str]:
-    """(total seconds, its line) for these settings; the store is asked which runs are done (kept a minute)."""
+def _estimated(configs_json: str, runs_root: str, measure: bool) -> tuple[float, str] | None:
+    """(total seconds, its line) for these settings (``measure`` False: from kept calibrations, None where one is
+    missing); the store is asked which runs are done (kept a minute)."""
     configs = [ComparisonConfig.from_dict(c) for c in json.loads(configs_json)]
-    found = estimate(configs, RunStore(runs_root))
-    return found.total_s, found.line()
+    found = estimate(configs, RunStore(runs_root), measure=measure)
+    return None if found is None else (found.total_s, found.line())
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -35,23 +37,37 @@ def _fitting(minutes: float, config_json: str) -> list[dict]:
 
 
 def _calibrated(configs: list[ComparisonConfig]) -> None:
-    """Measure this machine for settings it has not seen, once, with a spinner (later pages read the cache)."""
+    """Measure this machine for settings it has not seen, once, saying so (later pages read the cache)."""
     missing = {(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size) for c in configs
                if cached_rate(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size, None) is None}
-    if missing:
-        with st.spinner("measuring this machine… (once)"):
-            for backbone, size, batch in sorted(missing):
-                calibration(backbone, size, batch)
+    for backbone, size, batch in sorted(missing):
+        calibration(backbone, size, batch, measuring=lambda: _saying(st.sidebar.empty()))
 
 
-def estimate_line(configs_now: Callable[[], list[ComparisonConfig]], runs_root: Path, mode: str) -> None:
-    """'about 40 s on this machine' for the comparison or sweep the sidebar holds (nothing while it cannot run)."""
+@contextmanager
+def _saying(where) -> Iterator[None]:
+    """A line while this machine is measured. Writing it is also where Streamlit stops a run of this page that a
+    newer click replaced (it checks at each element sent): that run's measurement, maybe of settings already
+    changed again, is not made."""
+    where.caption("measuring this machine for these settings… (once, a few seconds)")
+    yield
+    where.empty()
+
+
+def estimate_line(configs_now: Callable[[], list[ComparisonConfig]], runs_root: Path, mode: str,
+                  measure: bool = True) -> None:
+    """'about 40 s on this machine' for the comparison or sweep the sidebar holds (nothing while it cannot run, or
+    where this machine is not measured for it and ``measure`` is False)."""
     try:
         configs = configs_now()
-        _calibrated(configs)
-        total_s, line = _estimated(json.dumps([c.to_dict() for c in configs], sort_keys=True), str(runs_root))
+        if measure:
+            _calibrated(configs)
+        found = _estimated(json.dumps([c.to_dict() for c in configs], sort_keys=True), str(runs_root), measure)
     except WorkbenchError:
         return
+    if found is None:
+        return
+    total_s, line = found
     what = f"this {mode}" if mode == "sweep" else "this comparison"
     st.sidebar.caption(f"{what}: {line}" if total_s > 0 else f"{what}: already in the run folder (0 s)")
     with st.sidebar.expander("what fits in N minutes"):

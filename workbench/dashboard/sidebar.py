@@ -194,7 +194,8 @@ def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoo
     if last is not None and last.state == "failed":
         st.sidebar.error(f"the last job stopped: {plain(last.error)}")
     sweeping = st.session_state.get("mode") == "sweep" and lesson.lesson is None
-    estimate_line(lambda: _configs_now(store, roots, lesson), store.root, "sweep" if sweeping else "comparison")
+    estimate_line(lambda: _configs_now(store, roots, lesson), store.root, "sweep" if sweeping else "comparison",
+                  measure=mine is None)  # not beside this page's own job, just launched: it would measure its load
     st.sidebar.text_input("your name (shown on the class board)", key="student_name", max_chars=40,
                           placeholder="optional")
     target = st.session_state.get("target_acc", option("target_acc").default)

@@ -17,10 +17,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable, ContextManager
 
 import torch
 import torch.nn.functional as F
@@ -40,14 +43,14 @@ LOADED_SHARE = 0.25  # other programs used more than this share of the CPU while
 LOADED_RETRY_S = 3600  # ... but not more often than this, on a machine that is always busy
 MIN_TIMED_S = 0.6  # each timed part runs at least this long (and at least two steps)
 WARMUP_STEPS = 5  # a first step's extra, at most (a process's very first one also pays for imports)
-# Inference on a CPU is fastest at a batch whose activations stay in the caches, which depends on the network and
-# the image size: EfficientNet-Lite0 ran 4.8 ms an image at batch 8 and 13 ms at 128 (128 px), MobileNetV3-Small
-# at 64 px the other way round (0.74 ms at 16, 0.29 at 64). A calibration times these and keeps the fastest.
+# Inference on a CPU is fastest at a batch whose activations stay in the caches: Lite0 at 128 px ran 4.8 ms an image
+# at batch 8, 13 ms at 128; MobileNetV3-Small at 64 px 0.74 ms at 16, 0.29 at 64. A calibration keeps the fastest.
 EVAL_BATCHES = (8, 16, 32, 64)
 CPU_EVAL_BATCH = 32  # on a CPU without a kept calibration: close to the fastest for most networks and sizes
 GPU_EVAL_BATCH = 256
 CLASSES = 10
 CACHE_FILE = "estimate-rates.json"  # (measurements.json is the peak FLOP/s and precision probes')
+_one_at_a_time = threading.Lock()
 
 
 @dataclass
@@ -109,16 +112,24 @@ def cached_rate(backbone: str, image_size: int, batch_size: int, threads: int | 
     return rate if rate is not None and not rate.stale(time.time()) else None
 
 
-def calibration(backbone: str, image_size: int, batch_size: int, threads: int | None = None) -> Rate:
-    """This machine's rate for these settings: from the cache, or measured now (a second or two) and kept."""
+def calibration(backbone: str, image_size: int, batch_size: int, threads: int | None = None,
+                measuring: Callable[[], ContextManager] = nullcontext) -> Rate:
+    """This machine's rate for these settings: from the cache, or measured now (a second or two) and kept. One at a
+    time in a process (settings typed quickly on a dashboard page started four at once, 20 s on two cores, each
+    measuring the others' load). ``measuring``: around the measurement, once this thread's turn has come."""
     threads = threads or torch.get_num_threads()
     rate = cached_rate(backbone, image_size, batch_size, threads)
     if rate is not None:
         return rate
-    rate = measure_rate(backbone, image_size, batch_size, threads)
-    data = _read()
-    data.setdefault(machine_key(), {})[rate_key(backbone, image_size, batch_size, threads)] = asdict(rate)
-    _write(data)
+    with _one_at_a_time:
+        rate = cached_rate(backbone, image_size, batch_size, threads)  # measured while this thread waited?
+        if rate is not None:
+            return rate
+        with measuring():
+            rate = measure_rate(backbone, image_size, batch_size, threads)
+        data = _read()
+        data.setdefault(machine_key(), {})[rate_key(backbone, image_size, batch_size, threads)] = asdict(rate)
+        _write(data)
     return rate
 
 
