@@ -140,7 +140,7 @@ def test_a_launch_shows_its_own_comparison_live_and_after_and_its_costs(app):
 
 
 def test_a_job_that_ends_while_its_page_is_drawn_is_shown_not_left_frozen(app, monkeypatch):
-    """A first calibration under Launch can take longer than a tiny job (four at once, typed in quick succession:
+    """A first calibration in the sidebar took longer than a tiny job (four at once, typed in quick succession:
     20 s): the page read the run folder before the job's records existed and the job as ended after, and stayed as
     "No runs yet" with Launch greyed out and nothing to refresh it (seen in CI, then with a click 0.3 s after
     typing). It must show the job's curves."""
@@ -148,14 +148,14 @@ def test_a_job_that_ends_while_its_page_is_drawn_is_shown_not_left_frozen(app, m
 
     at, store = app
     _tiny(at)
-    drawn = sidebar.estimate_line
+    drawn = sidebar.stage_map
 
-    def slow_estimate(*args, **kwargs):
+    def slow_sidebar(*args, **kwargs):
         if any(t.name.startswith("workbench-") for t in threading.enumerate()):
             _wait_for(store, 2)  # the job trains and ends meanwhile
         drawn(*args, **kwargs)
 
-    monkeypatch.setattr(sidebar, "estimate_line", slow_estimate)
+    monkeypatch.setattr(sidebar, "stage_map", slow_sidebar)
     at.button(key="launch").click().run()
     assert not at.exception
     assert any(t.get("name") == "transfer val" for f in map(_figure, at.get("plotly_chart")) for t in f["data"])

@@ -219,9 +219,9 @@ def test_a_sweep_says_its_total_before_it_starts(monkeypatch, capsys):
 def test_the_dashboard_says_how_long_under_launch(tmp_path, monkeypatch):
     from app_pages import app_page
 
-    at = app_page()
+    at = app_page()  # on the page's first run, before any click
     captions = [c.value for c in at.sidebar.caption]
-    assert any("on this machine" in c for c in captions), captions
+    assert captions[0].startswith("this comparison: about ") and captions[0].endswith(" on this machine"), captions
 
 
 def test_the_panels_show_the_estimate_beside_run_and_follow_the_settings(tmp_path):

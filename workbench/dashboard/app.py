@@ -198,8 +198,9 @@ def page() -> None:
     open_link(shelf, viewer, launched=board.latest(owner) is not None)  # after restore: a link's settings win
     lesson = ClassLesson.read(store.root)  # the teacher's page may change it at any time: read on every run
     lesson = lesson.for_teacher() if server.teacher else lesson
-    sidebar(store, board, owner, {RunConfig.of(r).dataset: len(r.classes) for r in records if r.classes},
-            folder_roots(server, store, viewer), server.limits, pages, shelf.list(viewer), viewer, lesson)
+    # The estimate under Launch is drawn last: a first calibration takes seconds, and the page is drawn before it.
+    estimate = sidebar(store, board, owner, {RunConfig.of(r).dataset: len(r.classes) for r in records if r.classes},
+                       folder_roots(server, store, viewer), server.limits, pages, shelf.list(viewer), viewer, lesson)
     mine = board.active(owner)
     if training_before is not None and mine is None:
         # The job ended while this run drew the sidebar (a first calibration takes seconds): its records were read
@@ -241,6 +242,7 @@ def page() -> None:
         if board_tab.open:
             with board_tab:  # a lesson is set before the class's first run
                 class_board_tab(view, board, server.teacher, store, lesson)
+        estimate()
         return
     shown: list[str] = []  # the comparison the other tabs were drawn for, in this run of the whole page
 
@@ -283,3 +285,4 @@ def page() -> None:
     if explorer.open:
         with explorer:
             explorer_tab()
+    estimate()

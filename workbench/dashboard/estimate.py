@@ -36,12 +36,12 @@ def _fitting(minutes: float, config_json: str) -> list[dict]:
     return [f.to_dict() for f in fits(minutes, ComparisonConfig.from_dict(json.loads(config_json)))]
 
 
-def _calibrated(configs: list[ComparisonConfig]) -> None:
+def _calibrated(configs: list[ComparisonConfig], where) -> None:
     """Measure this machine for settings it has not seen, once, saying so (later pages read the cache)."""
     missing = {(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size) for c in configs
                if cached_rate(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size, None) is None}
     for backbone, size, batch in sorted(missing):
-        calibration(backbone, size, batch, measuring=lambda: _saying(st.sidebar.empty()))
+        calibration(backbone, size, batch, measuring=lambda: _saying(where.empty()))
 
 
 @contextmanager
@@ -54,14 +54,14 @@ def _saying(where) -> Iterator[None]:
     where.empty()
 
 
-def estimate_line(configs_now: Callable[[], list[ComparisonConfig]], runs_root: Path, mode: str,
+def estimate_line(configs_now: Callable[[], list[ComparisonConfig]], runs_root: Path, mode: str, where,
                   measure: bool = True) -> None:
-    """'about 40 s on this machine' for the comparison or sweep the sidebar holds (nothing while it cannot run, or
-    where this machine is not measured for it and ``measure`` is False)."""
+    """'about 40 s on this machine' for the comparison or sweep the sidebar holds, ``where`` (a container): nothing
+    while it cannot run, or where this machine is not measured for it and ``measure`` is False."""
     try:
         configs = configs_now()
         if measure:
-            _calibrated(configs)
+            _calibrated(configs, where)
         found = _estimated(json.dumps([c.to_dict() for c in configs], sort_keys=True), str(runs_root), measure)
     except WorkbenchError:
         return
@@ -69,8 +69,8 @@ def estimate_line(configs_now: Callable[[], list[ComparisonConfig]], runs_root: 
         return
     total_s, line = found
     what = f"this {mode}" if mode == "sweep" else "this comparison"
-    st.sidebar.caption(f"{what}: {line}" if total_s > 0 else f"{what}: already in the run folder (0 s)")
-    with st.sidebar.expander("what fits in N minutes"):
+    where.caption(f"{what}: {line}" if total_s > 0 else f"{what}: already in the run folder (0 s)")
+    with where.expander("what fits in N minutes"):
         minutes = st.number_input("minutes", min_value=1, max_value=600, value=DEFAULT_MINUTES, key="fit_minutes")
         if st.button("find the settings that fit", key="fit_go"):
             with st.spinner("measuring this backbone at each image size… (once)"):

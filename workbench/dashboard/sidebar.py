@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 
@@ -122,15 +123,16 @@ def form_values(roots: DataRoots | None = None, runs_root: Path | None = None, l
 def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[str, int],
             roots: DataRoots | None = None, limits: Limits | None = None, pages: set[str] = (),
             gathered: list[GatheredDataset] = (), viewer: str | None = None,
-            lesson: ClassLesson = ClassLesson()) -> None:
-    """Options by group, the stage map, what to run, Launch and Stop, and this page's own errors. ``roots``:
+            lesson: ClassLesson = ClassLesson()) -> Callable[[], None]:
+    """Options by group, the stage map, what to run, Launch and Stop, and this page's own errors; returns what
+    draws the estimate under Launch, for the page to call once it is drawn. ``roots``:
     where a class page's image folders may be (`workbench.data.roots`); None on the teacher's page. ``limits``:
     what one Launch may ask for (None: anything), ``pages``: every page of this person (the queue limit).
     Under a ``lesson`` (`workbench.spec.lessons`), only what it lets students change, and no sweeps."""
     bar, taught = st.sidebar, lesson.lesson
     if taught is not None:
         lesson_header(taught, board.latest(owner) is not None)
-    launch_controls(store, board, owner, roots, limits, pages, lesson)  # on top: in view at 1280x800
+    estimate_slot = launch_controls(store, board, owner, roots, limits, pages, lesson)  # on top: in view at 1280x800
     map_slot = None
     for group in ("main", *GROUPS):
         shown = [o for o in shown_in("dashboard", group) if taught is None or o.name in taught.free]
@@ -155,8 +157,15 @@ def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[st
     backbone = values["backbone"]
     stage_map(backbone, values["freeze_depth"],
               known_classes.get(values["dataset"]) or _class_count(values["dataset"], roots), map_slot or bar)
-    if taught is not None:
-        return  # a lesson's class runs one comparison per Launch: the board pools them into the lesson's chart
+    if taught is None:  # (a lesson's class runs one comparison per Launch: the board pools them into its chart)
+        what_to_run(backbone)
+        settings_link(bar)  # "copy a link to these settings"
+    return lambda: _estimate_under_launch(estimate_slot, store, board, owner, roots, lesson)
+
+
+def what_to_run(backbone: str) -> None:
+    """A comparison, or a sweep over one setting (or a grid over two), each value one real comparison."""
+    bar = st.sidebar
     if bar.radio("what to run", ["comparison", "sweep"], horizontal=True, key="mode") == "sweep":
         sweep = bar.selectbox("sweep over", SWEEPABLE, key="sweep", format_func=lambda n: option(n).label)
         key = sweep_key(sweep, backbone)
@@ -170,7 +179,6 @@ def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[st
             key2 = sweep_key(sweep2, backbone)
             st.session_state.setdefault(key2, sweep_hint(sweep2, backbone))
             bar.text_input("values ", key=key2, help="every value of the first setting with each of these")
-    settings_link(bar)  # "copy a link to these settings"
 
 
 def _clamp_choice(key: str, allowed: list) -> None:
@@ -179,9 +187,9 @@ def _clamp_choice(key: str, allowed: list) -> None:
 
 
 def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None = None,
-                    limits: Limits | None = None, pages: set[str] = (), lesson: ClassLesson = ClassLesson()) -> None:
+                    limits: Limits | None = None, pages: set[str] = (), lesson: ClassLesson = ClassLesson()):
     """Launch and Stop, then the name and the prediction. Launch joins the queue with what the sidebar holds below;
-    Stop reaches only this page's own job."""
+    Stop reaches only this page's own job. Returns the place for the estimate, under Launch."""
     mine = board.active(owner)
     left, right = st.sidebar.columns(2)
     left.button("Launch", type="primary", disabled=mine is not None, key="launch",
@@ -193,15 +201,24 @@ def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoo
     last = board.latest(owner)
     if last is not None and last.state == "failed":
         st.sidebar.error(f"the last job stopped: {plain(last.error)}")
-    sweeping = st.session_state.get("mode") == "sweep" and lesson.lesson is None
-    estimate_line(lambda: _configs_now(store, roots, lesson), store.root, "sweep" if sweeping else "comparison",
-                  measure=mine is None)  # not beside this page's own job, just launched: it would measure its load
+    estimate_slot = st.sidebar.container()  # filled last, once every option's widget holds its value
     st.sidebar.text_input("your name (shown on the class board)", key="student_name", max_chars=40,
                           placeholder="optional")
     target = st.session_state.get("target_acc", option("target_acc").default)
     if lesson.lesson is not None:
         target = lesson.lesson.fixed_values().get("target_acc", target)
     prediction_form(lesson.prediction_required, target, open_=lesson.lesson is not None and mine is None)
+    return estimate_slot
+
+
+def _estimate_under_launch(slot, store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None,
+                           lesson: ClassLesson) -> None:
+    """Drawn last, into its place under Launch: drawn there in order, it read the options before their widgets below
+    existed, and a new page showed no estimate until its first click. Nothing is measured beside this page's own
+    job, just launched: the measurement would be of its load."""
+    sweeping = st.session_state.get("mode") == "sweep" and lesson.lesson is None
+    estimate_line(lambda: _configs_now(store, roots, lesson), store.root, "sweep" if sweeping else "comparison",
+                  slot, measure=board.active(owner) is None)
 
 
 def _configs_now(store: RunStore, roots: DataRoots | None, lesson: ClassLesson) -> list:
