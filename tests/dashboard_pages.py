@@ -143,7 +143,7 @@ def open_teacher_page(page, server: Server, timeout_ms: int = 120_000) -> None:
         secret.press("Enter")
         kept.add("workbench_teacher")
     queue.first.wait_for(timeout=timeout_ms)
-    deadline = time.monotonic() + timeout_ms / 1000  # the page writes its cookies last, when the whole page is drawn
+    deadline = time.monotonic() + timeout_ms / 1000  # the page writes its cookies once its sidebar is drawn
     while not kept <= {c["name"] for c in page.context.cookies()}:
         if time.monotonic() > deadline:
             raise AssertionError("the teacher page kept no cookie")

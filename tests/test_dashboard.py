@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import streamlit as st
-from app_pages import app_page
+from app_pages import DASHBOARD, app_page
 from streamlit.testing.v1 import AppTest
 
 from workbench.core import network
@@ -160,6 +160,23 @@ def test_a_job_that_ends_while_its_page_is_drawn_is_shown_not_left_frozen(app, m
     assert not at.exception
     assert any(t.get("name") == "transfer val" for f in map(_figure, at.get("plotly_chart")) for t in f["data"])
     assert not at.button(key="launch").disabled
+
+
+def test_a_page_saves_its_owner_token_before_the_rest_of_it_is_drawn(tmp_path, monkeypatch):
+    """The cookie that makes a reload the same person is written at the sidebar's foot, early. Written at the page's
+    end, a page reloaded while its first run was still drawing (a first calibration, a busy class server) came back
+    as another browser's, read-only (seen in CI: the page reloaded after another page's error)."""
+    from workbench.dashboard import app as dashboard
+
+    def still_drawing(*args, **kwargs):
+        raise RuntimeError("the rest of the page is not drawn yet")
+
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(dashboard, "demo", still_drawing)
+    at = AppTest.from_file(DASHBOARD, default_timeout=120).run()
+    assert at.exception  # the run ended in the main area, before its end
+    token = at.session_state["_owner_token"]
+    assert any(f"workbench_owner={token};" in html.proto.body for html in at.sidebar.get("html"))
 
 
 def test_the_live_chart_redraws_only_once_it_has_an_epoch_and_less_often_than_the_progress_line():

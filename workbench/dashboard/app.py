@@ -164,7 +164,6 @@ def class_board_tab(view: StoreView, board: JobBoard, teacher: bool, store: RunS
 
 def main() -> None:
     page()
-    remember_in_browser()  # last, so that no element above it moves between runs
 
 
 def page() -> None:
@@ -182,6 +181,7 @@ def page() -> None:
         return
     if not page_claims().owns(owner, token):
         watch(store, board, owner)
+        remember_in_browser(st)
         return
     pages = page_claims().pages_of(token)  # this person's pages (another tab is the same person)
     # Where the server keeps its files is the teacher's business: a class page names the folder, not its path.
@@ -201,6 +201,9 @@ def page() -> None:
     # The estimate under Launch is drawn last: a first calibration takes seconds, and the page is drawn before it.
     estimate = sidebar(store, board, owner, {RunConfig.of(r).dataset: len(r.classes) for r in records if r.classes},
                        folder_roots(server, store, viewer), server.limits, pages, shelf.list(viewer), viewer, lesson)
+    # At the sidebar's foot, nothing below it to move, and early: a page reloaded before this run reached its end
+    # (a first calibration, a busy class server) came back as "another browser's", read-only, its token unsaved.
+    remember_in_browser(st.sidebar)
     mine = board.active(owner)
     if training_before is not None and mine is None:
         # The job ended while this run drew the sidebar (a first calibration takes seconds): its records were read

@@ -39,15 +39,15 @@ def sent_cookie(name: str) -> str:
     return value if isinstance(value, str) else ""  # (a page run by AppTest has no browser)
 
 
-def remember_in_browser() -> None:
+def remember_in_browser(where) -> None:
     """Write this page's owner token and teacher key into cookies, sent with every later connection to this
-    server. Drawn last on the page (a tiny script element), on every run until the browser sends them back, so
-    that nothing above it moves between runs."""
+    server: a tiny script element, drawn ``where`` nothing follows it (so that nothing moves between runs), on
+    every run until the browser sends them back."""
     kept = {OWNER_COOKIE: st.session_state.get("_owner_token"), TEACHER_COOKIE: st.session_state.get("_teacher_key")}
     lines = [f"document.cookie = '{name}={value}; path=/; max-age={_KEPT_DAYS * 86400}; SameSite=Strict';"
              for name, value in kept.items() if value and sent_cookie(name) != value]  # [A-Za-z0-9_-] only
     if lines:
-        st.html(f"<script>{' '.join(lines)}</script>", unsafe_allow_javascript=True)
+        where.html(f"<script>{' '.join(lines)}</script>", unsafe_allow_javascript=True)
 
 
 def browser_token() -> str:
