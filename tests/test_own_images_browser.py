@@ -72,6 +72,11 @@ def _counted(page, class_name: str, images: int, sessions: int, timeout_ms: int 
         raise
 
 
+def _frame_shown(page) -> int:
+    """The number of the camera frame Play answered last."""
+    return int(re.search(r"frame (\d+)", page.get_by_text(re.compile(r"^frame \d+")).inner_text()).group(1))
+
+
 def _wait_for(condition, seconds: float, problem) -> None:
     """Until ``condition()`` holds; else fail saying ``problem()`` (what the page showed)."""
     deadline = time.monotonic() + seconds
@@ -221,10 +226,9 @@ def test_a_student_gathers_trains_plays_and_shares_their_own_images(chromium, tm
 
         page.get_by_role("tab", name="Play").click()
         page.get_by_text(re.compile(r"frame \d+ · both networks answered")).wait_for(timeout=60_000)
-        first = int(re.search(r"frame (\d+)", page.get_by_text(re.compile(r"^frame \d+")).inner_text()).group(1))
-        page.wait_for_timeout(4000)
-        later = int(re.search(r"frame (\d+)", page.get_by_text(re.compile(r"^frame \d+")).inner_text()).group(1))
-        assert later >= first + 2, f"the camera's frames stopped: frame {first}, then {later} 4 s later"
+        first = _frame_shown(page)  # frames keep coming (one the page lost is sent again, after 3 s or so)
+        _wait_for(lambda: _frame_shown(page) >= first + 2, 20,
+                  lambda: f"the camera's frames stopped: frame {first}, then {_frame_shown(page)} 20 s later")
         _shot(page, "own-images-play", page.get_by_text("look at").first)
         added, same = page.get_by_text("added to cup as a new session"), page.get_by_text("is the same picture as")
         for _ in range(3):  # Chromium's fake camera draws each frame from the time since its stream began: a frame

@@ -20,6 +20,7 @@ SIDE = 512
 PLAY_KEY = "play-camera"
 MAX_FRAME_BYTES = 2_000_000  # a 512-px JPEG is ~50 kB: anything near this was not made by the component
 PREFIX = "data:image/jpeg;base64,"
+RESEND_MS = 3000  # Play: a frame unanswered this long is sent again
 
 HTML = """<div class="camera">
 <video playsinline muted aria-label="camera preview"></video>
@@ -39,6 +40,8 @@ CSS = """
 # Called by Streamlit when the component mounts (and with new `data` later); the camera opens once per mount and
 # closes in the cleanup. Burst: `frames` frames at `fps`, sent together. Play: one frame, then the next only once
 # the server has answered the last (its count comes back in `data.answered`), so a slow laptop never builds a queue.
+# A frame still unanswered after `resend_ms` (or five of the last answers' time, if longer) is sent again, fresh:
+# a rerun the page replaced with another can lose the frame it carried, and the camera stood still on it (CI).
 JS = """
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
@@ -46,7 +49,8 @@ export default function (component) {
   const video = root.querySelector('video');
   const button = root.querySelector('.record');
   const status = root.querySelector('.status');
-  const state = root.__workbench || (root.__workbench = { sent: 0, stream: null, timer: null, open: false });
+  const state = root.__workbench || (root.__workbench = { sent: 0, sentAt: 0, trip: 0, stream: null, timer: null,
+    open: false });
   state.data = data;
   button.textContent = data.label;
   button.hidden = data.mode !== 'burst';
@@ -58,9 +62,17 @@ export default function (component) {
     canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
     return canvas.toDataURL('image/jpeg', 0.9);
   };
+  const answered = data.answered || 0;
+  if (state.sent && answered >= state.sent && state.timed !== state.sent) {  // an answer's round trip, once each
+    state.trip = Date.now() - state.sentAt;
+    state.timed = state.sent;
+  }
   const next = () => {
-    if (state.data.mode !== 'play' || !video.videoWidth || state.sent > (state.data.answered || 0)) return;
+    if (state.data.mode !== 'play' || !video.videoWidth) return;
+    const waited = Date.now() - state.sentAt;
+    if (state.sent > (state.data.answered || 0) && waited < Math.max(state.data.resend_ms, 5 * state.trip)) return;
     state.sent = (state.data.answered || 0) + 1;
+    state.sentAt = Date.now();
     setTriggerValue('frame', { number: state.sent, image: grab() });
   };
   if (!state.open) {
@@ -136,7 +148,8 @@ def play_camera(key: str, answered: int) -> None:
     """A preview that sends one frame at a time: the next once ``answered`` (the last frame number the page
     answered) catches up. The page reads a sent frame with `sent_frame` before drawing this, so that the answer and
     the new ``answered`` go out in the same run."""
-    data = {"mode": "play", "label": "", "answered": answered, "side": SIDE, "every_ms": 100, "insecure": INSECURE,
+    data = {"mode": "play", "label": "", "answered": answered, "side": SIDE, "every_ms": 100,
+            "resend_ms": RESEND_MS, "insecure": INSECURE,
             "ready": "camera on: both networks are looking"}
     _component(key=key, data=data, on_frame_change=lambda: None)
 

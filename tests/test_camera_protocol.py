@@ -1,0 +1,80 @@
+"""The camera component's Play protocol, in Chromium with its fake camera, without a server: the component's own
+JavaScript, handed a stand-in for Streamlit's component object, so that the test says when answers come, or
+never come.
+
+One frame out, the next only once the page answers; a frame the page never heard of (its rerun replaced by
+another) is sent again after a while, not waited on for ever (CI's camera stood still on frame 1).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from servers import CHROMIUM_ARGS
+
+from workbench.dashboard.camera import HTML, JS
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+RESEND_MS = 800
+
+PAGE = f"""<!doctype html><html><body><div id="host">{HTML}</div><script type="module">
+import mount from '/camera.js';
+window.sent = [];
+const data = {{ mode: 'play', label: '', answered: 0, side: 64, every_ms: 50, resend_ms: {RESEND_MS},
+               insecure: 'insecure', ready: 'ready' }};
+const component = (answered) => ({{
+  parentElement: document.getElementById('host'), data: {{ ...data, answered }},
+  setTriggerValue: (name, value) => window.sent.push({{ name, number: value.number, at: performance.now(),
+                                                       jpeg: value.image.startsWith('data:image/jpeg;base64,') }}),
+}});
+window.answer = (answered) => {{ mount(component(answered)); }};  // (no cleanup handed back to the test)
+mount(component(0));
+</script></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}; apt-get install chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + CAMERA)
+        page = browser.new_page()
+        page.route("http://localhost/", lambda route: route.fulfill(body=PAGE, content_type="text/html"))
+        page.route("http://localhost/camera.js",
+                   lambda route: route.fulfill(body=JS, content_type="text/javascript"))
+        page.goto("http://localhost/")  # localhost: a secure context, where the camera may open
+        page.wait_for_function("window.sent.length >= 1", timeout=30_000)
+        yield page
+        browser.close()
+
+
+def _sent(page) -> list[dict]:
+    return page.evaluate("window.sent")
+
+
+def test_one_frame_goes_out_and_the_next_waits_for_its_answer(page):
+    first = _sent(page)[0]
+    assert first["name"] == "frame" and first["number"] == 1 and first["jpeg"]
+    page.evaluate("window.answer(1)")
+    page.wait_for_function("window.sent.some((s) => s.number === 2)", timeout=5_000)
+    page.evaluate("window.answer(2)")
+    page.wait_for_function("window.sent.some((s) => s.number === 3)", timeout=5_000)
+    page.wait_for_timeout(RESEND_MS // 2)  # frames every 50 ms if it did not wait: none while 3 is unanswered
+    assert [s["number"] for s in _sent(page)].count(3) == 1
+
+
+def test_a_frame_never_answered_is_sent_again_after_a_while_not_in_a_flood(page):
+    page.wait_for_timeout(3 * RESEND_MS)  # the last frame sent is never answered: the page "lost" it
+    numbers = [s["number"] for s in _sent(page)]
+    last = numbers[-1]
+    again = [s["at"] for s in _sent(page) if s["number"] == last]
+    assert len(again) >= 2, f"frame {last} was sent once and never again: {numbers}"
+    gaps = [b - a for a, b in zip(again, again[1:])]
+    assert min(gaps) >= RESEND_MS * 0.9, f"resent too soon: {gaps} ms apart"
+    page.evaluate(f"window.answer({last})")  # an answer at last: the next frame follows
+    page.wait_for_function(f"window.sent.some((s) => s.number === {last + 1})", timeout=5_000)
