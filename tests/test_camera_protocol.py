@@ -12,6 +12,7 @@ import os
 import shutil
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from servers import CHROMIUM_ARGS
 
 from workbench.dashboard.camera import HTML, JS
@@ -57,6 +58,12 @@ def _sent(page) -> list[dict]:
     return page.evaluate("window.sent")
 
 
+def _gaps(page, number: int) -> list[float]:
+    """The milliseconds between one sending of frame ``number`` and the next."""
+    times = [s["at"] for s in _sent(page) if s["number"] == number]
+    return [b - a for a, b in zip(times, times[1:])]
+
+
 def test_one_frame_goes_out_and_the_next_waits_for_its_answer(page):
     first = _sent(page)[0]
     assert first["name"] == "frame" and first["number"] == 1 and first["jpeg"]
@@ -64,17 +71,16 @@ def test_one_frame_goes_out_and_the_next_waits_for_its_answer(page):
     page.wait_for_function("window.sent.some((s) => s.number === 2)", timeout=5_000)
     page.evaluate("window.answer(2)")
     page.wait_for_function("window.sent.some((s) => s.number === 3)", timeout=5_000)
-    page.wait_for_timeout(RESEND_MS // 2)  # frames every 50 ms if it did not wait: none while 3 is unanswered
-    assert [s["number"] for s in _sent(page)].count(3) == 1
+    page.wait_for_timeout(RESEND_MS // 2)  # a frame every 50 ms if it did not wait; at most a resend, in time
+    assert min(_gaps(page, 3), default=RESEND_MS) >= RESEND_MS * 0.9, _sent(page)
 
 
 def test_a_frame_never_answered_is_sent_again_after_a_while_not_in_a_flood(page):
-    page.wait_for_timeout(3 * RESEND_MS)  # the last frame sent is never answered: the page "lost" it
-    numbers = [s["number"] for s in _sent(page)]
-    last = numbers[-1]
-    again = [s["at"] for s in _sent(page) if s["number"] == last]
-    assert len(again) >= 2, f"frame {last} was sent once and never again: {numbers}"
-    gaps = [b - a for a, b in zip(again, again[1:])]
-    assert min(gaps) >= RESEND_MS * 0.9, f"resent too soon: {gaps} ms apart"
+    last = _sent(page)[-1]["number"]  # never answered from here on: the page "lost" it
+    try:
+        page.wait_for_function(f"window.sent.filter((s) => s.number === {last}).length >= 2", timeout=10_000)
+    except PlaywrightTimeout:
+        pytest.fail(f"frame {last} was sent once and never again in 10 s: {[s['number'] for s in _sent(page)]}")
+    assert min(_gaps(page, last)) >= RESEND_MS * 0.9, f"resent too soon: {_gaps(page, last)} ms apart"
     page.evaluate(f"window.answer({last})")  # an answer at last: the next frame follows
     page.wait_for_function(f"window.sent.some((s) => s.number === {last + 1})", timeout=5_000)
