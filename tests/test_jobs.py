@@ -1,5 +1,6 @@
 """Background jobs: a worker process that never re-runs the page that launched it, and a board of owners."""
 
+import json
 import subprocess
 import sys
 
@@ -46,3 +47,29 @@ def test_the_prepared_worker_takes_the_next_job_and_the_board_keeps_owners(tmp_p
     job.wait(600)
     assert job.state == "completed" and board.running() is None
     assert [c.comparison_id for c in job.results] == job.comparison_ids
+
+
+def test_a_worker_whose_server_went_away_stops_quietly_and_saves_its_run_as_interrupted(tmp_path):
+    """The server died mid-job (its end of the event pipe closed, stdin still open): the worker stops at its next
+    step and keeps what it trained, without a traceback in the server's log."""
+    from workbench.jobs.pool import WORKER_COMMAND
+
+    configs = configs_from_values({**TINY, "epochs": 200})
+    worker = subprocess.Popen(WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    request = {"configs": [c.to_dict() for c in configs], "comparison_ids": ["c-gone"], "runs_dir": str(tmp_path),
+               "threads": 1}
+    worker.stdin.write(json.dumps(request) + "\n")
+    worker.stdin.flush()
+    while json.loads(worker.stdout.readline())[0] != "progress":
+        pass  # training, and reporting it
+    worker.stdout.close()  # the server is gone
+    try:
+        worker.wait(timeout=120)
+        log = worker.stderr.read()
+    finally:
+        worker.kill()
+        worker.stdin.close()
+    assert worker.returncode == 0 and "Traceback" not in log and "Error" not in log, log
+    records = RunStore(tmp_path).scan()[0]
+    assert [r.status for r in records] == ["interrupted"] and len(records[0].epochs) < 200

@@ -40,8 +40,11 @@ def _calibrated(configs: list[ComparisonConfig], where) -> None:
     """Measure this machine for settings it has not seen, once, saying so (later pages read the cache)."""
     missing = {(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size) for c in configs
                if cached_rate(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size, None) is None}
+    if not missing:
+        return
+    line = where.empty()  # one line, whichever setting is measured
     for backbone, size, batch in sorted(missing):
-        calibration(backbone, size, batch, measuring=lambda: _saying(where.empty()))
+        calibration(backbone, size, batch, measuring=lambda: _saying(line))
 
 
 @contextmanager

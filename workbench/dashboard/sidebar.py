@@ -187,7 +187,8 @@ def _clamp_choice(key: str, allowed: list) -> None:
 
 
 def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None = None,
-                    limits: Limits | None = None, pages: set[str] = (), lesson: ClassLesson = ClassLesson()):
+                    limits: Limits | None = None, pages: set[str] = (),
+                    lesson: ClassLesson = ClassLesson()) -> st.delta_generator.DeltaGenerator:
     """Launch and Stop, then the name and the prediction. Launch joins the queue with what the sidebar holds below;
     Stop reaches only this page's own job. Returns the place for the estimate, under Launch."""
     mine = board.active(owner)

@@ -83,14 +83,19 @@ def execute(configs: list[ComparisonConfig], comparison_ids: list[str], runs_dir
 
 
 class _Lines:
-    """A worker process's event queue: one JSON line per event, on the stream the server reads."""
+    """A worker process's event queue: one JSON line per event, on the stream the server reads. Where the server
+    has gone (the stream broke), the job stops at its next step and keeps what it trained: nobody hears the rest."""
 
-    def __init__(self, stream):
-        self.stream = stream
+    def __init__(self, stream, stop: threading.Event):
+        self.stream, self.stop = stream, stop
 
     def put(self, event: tuple) -> None:
-        self.stream.write(json.dumps(event) + "\n")
-        self.stream.flush()
+        try:
+            self.stream.write(json.dumps(event) + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            self.stop.set()
+            self.stream = open(os.devnull, "w")  # (and no second error when the broken one is closed at exit)
 
 
 def warm_up() -> None:
@@ -121,4 +126,4 @@ def serve() -> None:
     stop = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
     configs = [ComparisonConfig.from_dict(c) for c in request["configs"]]
-    execute(configs, request["comparison_ids"], request["runs_dir"], stop, _Lines(events))
+    execute(configs, request["comparison_ids"], request["runs_dir"], stop, _Lines(events, stop))
