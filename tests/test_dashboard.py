@@ -5,16 +5,20 @@ import json
 import re
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import streamlit as st
 from app_pages import DASHBOARD, app_page
 from streamlit.testing.v1 import AppTest
+from test_gathered import burst, three_sessions_each
 
 from workbench.core import network
 from workbench.core.metrics import METRICS
+from workbench.dashboard.owners import dataset_viewer
 from workbench.dashboard.text import plain
+from workbench.data.gathered.shelf import DatasetShelf
 from workbench.experiments.comparisons import group_comparisons
 from workbench.jobs.queue import JobQueue
 from workbench.models.backbones import get_backbone
@@ -383,3 +387,37 @@ def test_no_ghost_comparisons_in_the_picker_after_a_stop_before_the_first_epoch_
     page.run()
     (offered,) = page.selectbox(key="chosen").options  # the one with an epoch; neither the ghost nor "starting…"
     assert not page.exception and offered.endswith("interrupted (01/01 00:00)")
+
+
+def test_a_gathered_dataset_trains_where_the_run_folder_was_named_relative(tmp_path, monkeypatch):
+    """`streamlit run dashboard.py` in a folder: its run folder is ./runs. A dataset made in Your images must
+    train (a probe: Launch said "this server reads no image folder typed on a class page"); settings it cannot
+    train with are said under Launch before the click, and an image added is new data to the estimate."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORKBENCH_RUNS", "runs")
+    st.cache_resource.clear()
+    at = _page(argv=())  # a class page started with no options (an earlier test's stay in sys.argv otherwise)
+    shelf, viewer = DatasetShelf(Path("runs")), dataset_viewer(at.session_state["_owner_token"])
+    three_sessions_each(shelf, "desk", viewer)  # three sessions of three frames a class: one session trains
+    at.run()
+    at.selectbox(key="dataset").set_value("gathered:desk")
+    at.number_input(key="epochs").set_value(1)
+    at.select_slider(key="image_size").set_value(32)
+    at.run()
+    assert plain("labels per class (--train-per-class) is 10, but class cup has only 3 training images") in " ".join(
+        w.value for w in at.sidebar.warning)
+    at.number_input(key="train_per_class").set_value(2).run()
+    assert not at.sidebar.warning
+    at.button(key="launch").click().run()
+    assert not at.sidebar.error, [e.value for e in at.sidebar.error]
+    store = RunStore(tmp_path / "runs")
+    _wait_for(store, 2)
+    records = store.scan()[0]
+    assert [r.status for r in records] == ["completed", "completed"]
+    assert {r.config["dataset"] for r in records} == {f"imagefolder:{(tmp_path / 'runs/datasets/desk').resolve()}"}
+    at.run()
+    assert "this comparison: already in the run folder (0 s)" in [c.value for c in at.sidebar.caption]
+    assert shelf.add_images("desk", "cup", burst(5), viewer, kind="play").refused == []
+    at.run()
+    assert any(c.value.startswith("this comparison: about ") for c in at.sidebar.caption), [
+        c.value for c in at.sidebar.caption]

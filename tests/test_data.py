@@ -59,6 +59,12 @@ def test_train_per_class_subsamples_and_refuses_more_than_exists():
         make_splits(labels, seed=0, train_per_class=50)
 
 
+def test_too_few_training_images_names_the_smallest_class_by_its_name():
+    labels = np.repeat([0, 1], [20, 5])  # a probe: "class 0 has only 8 training images; set it to 3 or less"
+    with pytest.raises(DataError, match=r"is 10, but class pen has only 3 training images .* set it to 3 or less"):
+        make_splits(labels, seed=0, train_per_class=10, names=["cup", "pen"])
+
+
 def test_texture_patches_come_from_disjoint_bands():
     photo = np.tile(np.arange(250, dtype=np.uint8), (200, 1))  # pixel value encodes the column
     rng = np.random.default_rng(0)

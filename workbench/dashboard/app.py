@@ -245,7 +245,7 @@ def page() -> None:
         if board_tab.open:
             with board_tab:  # a lesson is set before the class's first run
                 class_board_tab(view, board, server.teacher, store, lesson)
-        estimate()
+        estimate(view.token)  # the run folder as this run saw it: a run saved since then is new to it
         return
     shown: list[str] = []  # the comparison the other tabs were drawn for, in this run of the whole page
 
@@ -288,4 +288,4 @@ def page() -> None:
     if explorer.open:
         with explorer:
             explorer_tab()
-    estimate()
+    estimate(view.token)

@@ -14,6 +14,9 @@ from typing import Callable, Iterator
 import streamlit as st
 
 from workbench.core.errors import WorkbenchError
+from workbench.dashboard.text import plain
+from workbench.data.loading import dataset_identity
+from workbench.data.splits import TooFewImages
 from workbench.experiments.estimate import estimate, fits, human_seconds
 from workbench.spec.config import ComparisonConfig
 from workbench.store.runs import RunStore
@@ -23,9 +26,12 @@ DEFAULT_MINUTES = 10
 
 
 @st.cache_data(show_spinner=False, max_entries=128, ttl=60)
-def _estimated(configs_json: str, runs_root: str, measure: bool) -> tuple[float, str] | None:
+def _estimated(configs_json: str, runs_root: str, measure: bool, contents: str,
+               runs_seen: str | None) -> tuple[float, str] | None:
     """(total seconds, its line) for these settings (``measure`` False: from kept calibrations, None where one is
-    missing); the store is asked which runs are done (kept a minute)."""
+    missing); the store is asked which runs are done. Kept a minute, unless what the datasets hold (``contents``:
+    a frame added in Play is new data) or the run folder (``runs_seen``, its index's change token: a run just
+    saved is "already in the run folder") changed."""
     configs = [ComparisonConfig.from_dict(c) for c in json.loads(configs_json)]
     found = estimate(configs, RunStore(runs_root), measure=measure)
     return None if found is None else (found.total_s, found.line())
@@ -58,14 +64,19 @@ def _saying(where) -> Iterator[None]:
 
 
 def estimate_line(configs_now: Callable[[], list[ComparisonConfig]], runs_root: Path, mode: str, where,
-                  measure: bool = True) -> None:
+                  measure: bool = True, runs_seen: str | None = None) -> None:
     """'about 40 s on this machine' for the comparison or sweep the sidebar holds, ``where`` (a container): nothing
     while it cannot run, or where this machine is not measured for it and ``measure`` is False."""
     try:
         configs = configs_now()
         if measure:
             _calibrated(configs, where)
-        found = _estimated(json.dumps([c.to_dict() for c in configs], sort_keys=True), str(runs_root), measure)
+        contents = json.dumps(sorted({dataset_identity(c.transfer.dataset) for c in configs}))
+        found = _estimated(json.dumps([c.to_dict() for c in configs], sort_keys=True), str(runs_root), measure,
+                           contents, runs_seen)
+    except TooFewImages as exc:  # said before the click, not after it
+        where.warning(plain(exc))
+        return
     except WorkbenchError:
         return
     if found is None:

@@ -36,7 +36,8 @@ def server_options() -> argparse.Namespace:
     for name, (flag, _) in QUOTA_FLAGS.items():
         parser.add_argument(f"--{flag}", dest=name, type=int, default=None)
     known, _ = parser.parse_known_args(sys.argv[1:])
-    known.runs_dir = Path(known.runs_dir) if known.runs_dir else runs_dir()
+    # Absolute: a job's worker, started earlier (a prepared one), reads it from its own working folder.
+    known.runs_dir = (Path(known.runs_dir) if known.runs_dir else runs_dir()).absolute()
     # What one Launch may ask for on a class page; the teacher's page, like the command line, is not limited.
     known.limits = None if known.teacher else Limits.of({item.name: getattr(known, item.name) for item in LIMITS})
     known.quotas = Quotas.of({name: getattr(known, name) for name in QUOTA_FLAGS})

@@ -123,7 +123,7 @@ def form_values(roots: DataRoots | None = None, runs_root: Path | None = None, l
 def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[str, int],
             roots: DataRoots | None = None, limits: Limits | None = None, pages: set[str] = (),
             gathered: list[GatheredDataset] = (), viewer: str | None = None,
-            lesson: ClassLesson = ClassLesson()) -> Callable[[], None]:
+            lesson: ClassLesson = ClassLesson()) -> Callable[[str | None], None]:
     """Options by group, the stage map, what to run, Launch and Stop, and this page's own errors; returns what
     draws the estimate under Launch, for the page to call once it is drawn. ``roots``:
     where a class page's image folders may be (`workbench.data.roots`); None on the teacher's page. ``limits``:
@@ -160,7 +160,7 @@ def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[st
     if taught is None:  # (a lesson's class runs one comparison per Launch: the board pools them into its chart)
         what_to_run(backbone)
         settings_link(bar)  # "copy a link to these settings"
-    return lambda: _estimate_under_launch(estimate_slot, store, board, owner, roots, lesson)
+    return lambda runs_seen: _estimate_under_launch(estimate_slot, store, board, owner, roots, lesson, runs_seen)
 
 
 def what_to_run(backbone: str) -> None:
@@ -213,13 +213,13 @@ def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoo
 
 
 def _estimate_under_launch(slot, store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None,
-                           lesson: ClassLesson) -> None:
+                           lesson: ClassLesson, runs_seen: str | None) -> None:
     """Drawn last, into its place under Launch: drawn there in order, it read the options before their widgets below
     existed, and a new page showed no estimate until its first click. Nothing is measured beside this page's own
     job, just launched: the measurement would be of its load."""
     sweeping = st.session_state.get("mode") == "sweep" and lesson.lesson is None
     estimate_line(lambda: _configs_now(store, roots, lesson), store.root, "sweep" if sweeping else "comparison",
-                  slot, measure=board.active(owner) is None)
+                  slot, measure=board.active(owner) is None, runs_seen=runs_seen)
 
 
 def _configs_now(store: RunStore, roots: DataRoots | None, lesson: ClassLesson) -> list:

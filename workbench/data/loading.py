@@ -121,7 +121,7 @@ def split_sizes(config: RunConfig) -> tuple[dict[str, int], int, ImageSource]:
         raise DataError(f"{config.dataset} is not opened yet: its size is not known without reading it")
     source = _source(config)
     splits = make_splits(source.labels, config.split_seed, source.predefined, config.train_per_class,
-                         config.max_eval_per_class, source.groups)
+                         config.max_eval_per_class, source.groups, source.classes)
     return {split: len(indices) for split, indices in splits.items()}, len(source.classes), source
 
 
@@ -135,7 +135,7 @@ def load_data(config: RunConfig) -> DataBundle:
         return _BUNDLES[key]
     source = _source(config)
     splits = make_splits(source.labels, config.split_seed, source.predefined, config.train_per_class,
-                         config.max_eval_per_class, source.groups)
+                         config.max_eval_per_class, source.groups, source.classes)
     images, labels = {}, {}
     notes = list(source.notes)
     shuffle = torch.Generator().manual_seed(config.split_seed)

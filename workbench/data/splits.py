@@ -16,6 +16,11 @@ VAL_FRACTION = 0.2
 TEST_FRACTION = 0.2
 
 
+class TooFewImages(DataError):
+    """Labels per class asks for more training images than a class has: the settings, not the dataset, to fix
+    (an estimate says so instead of guessing)."""
+
+
 def _carve(indices: np.ndarray, labels: np.ndarray, fraction: float, rng: np.random.Generator,
            groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Split ``indices`` per class into (rest, carved) with ``fraction`` carved out of each class; with ``groups``,
@@ -51,6 +56,7 @@ def make_splits(
     train_per_class: int | None = None,
     max_eval_per_class: int | None = None,
     groups: np.ndarray | None = None,
+    names: list[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Stratified, seeded train/val/test index arrays.
 
@@ -58,7 +64,7 @@ def make_splits(
     sets are carved per class from the training or validation set. ``train_per_class``
     keeps that many training images of each class (simulating small data);
     ``max_eval_per_class`` caps validation and test sets to keep evaluation quick; ``groups`` (a session per
-    image) keeps each group inside one split.
+    image) keeps each group inside one split; ``names``, the class names, are what an error says.
     """
     rng = np.random.default_rng(seed)
     every = np.arange(len(labels))
@@ -73,24 +79,21 @@ def make_splits(
             val, test = _carve(val, labels, 0.5, rng)
     splits = {"train": train, "val": val, "test": test}
     if train_per_class is not None:
-        splits["train"] = _per_class(train, labels, train_per_class, rng, strict=True)
+        splits["train"] = _per_class(train, labels, train_per_class, rng, strict=True, names=names)
     if max_eval_per_class is not None:
         for split in ("val", "test"):
             splits[split] = _per_class(splits[split], labels, max_eval_per_class, rng, strict=False)
     return {split: np.sort(indices) for split, indices in splits.items()}
 
 
-def _per_class(indices: np.ndarray, labels: np.ndarray, count: int, rng: np.random.Generator, strict: bool) -> np.ndarray:
-    kept = []
-    for label in np.unique(labels):
-        members = rng.permutation(indices[labels[indices] == label])
-        if strict and len(members) < count:
-            raise DataError(
-                f"labels per class (--train-per-class) is {count}, but class {label} has only {len(members)} "
-                f"training images; set it to {min_train_count(indices, labels)} or less"
-            )
-        kept.append(members[:count])
-    return np.concatenate(kept)
+def _per_class(indices: np.ndarray, labels: np.ndarray, count: int, rng: np.random.Generator, strict: bool,
+               names: list[str] | None = None) -> np.ndarray:
+    if strict and (most := min_train_count(indices, labels)) < count:  # the smallest class is the one to name
+        fewest = min(np.unique(labels), key=lambda c: np.sum(labels[indices] == c))
+        raise TooFewImages(
+            f"labels per class (--train-per-class) is {count}, but class {names[fewest] if names else fewest} has "
+            f"only {most} training images (the rest are for validation and test); set it to {most} or less")
+    return np.concatenate([rng.permutation(indices[labels[indices] == label])[:count] for label in np.unique(labels)])
 
 
 def min_train_count(indices: np.ndarray, labels: np.ndarray) -> int:

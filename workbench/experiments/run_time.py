@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from workbench.core.errors import WorkbenchError
 from workbench.data.loading import dataset_identity, split_sizes
+from workbench.data.splits import TooFewImages
 from workbench.models.backbones import get_backbone
 from workbench.models.freezing import frozen_depth_at
 from workbench.spec.config import RunConfig
@@ -46,6 +47,8 @@ def data_cost(config: RunConfig) -> DataCost:
 def _measure(config: RunConfig) -> DataCost:
     try:
         sizes, classes, source = split_sizes(config)
+    except TooFewImages:
+        raise  # these settings cannot run: no guess
     except WorkbenchError:  # not here, or only readable by downloading: a guess, said as one
         classes = GUESSED_CLASSES
         train = classes * (config.train_per_class or GUESSED_TRAIN_PER_CLASS)
