@@ -1,6 +1,8 @@
 """A comparison's two runs side by side, for real (issue 23, item 5): trained at once in two processes, each with
 half the threads and its own record, both heard by the same hooks in this process, a Stop reaching both."""
 
+import subprocess
+import sys
 import time
 from dataclasses import replace
 
@@ -168,3 +170,11 @@ def test_a_partners_cpu_is_not_counted_as_other_programs_loading_the_machine():
     cores = __import__("os").cpu_count()
     assert others_alone > 0.6 / cores  # the spinning process, seen as another program: about one core of all
     assert others_beside < others_alone - 0.5 / cores
+
+
+def test_a_scratch_process_stopped_before_its_run_was_handed_over_ends_quietly():
+    """A Stop seconds after Launch closes the scratch process's input before its run arrives (a probe saw
+    `EOFError: Ran out of input` tracebacks in the class server's log)."""
+    ended = subprocess.run([sys.executable, "-c", "from workbench.experiments.pair_process import serve; serve()"],
+                           input=b"", capture_output=True, timeout=120)
+    assert ended.returncode == 0 and b"Traceback" not in ended.stderr, ended.stderr.decode()

@@ -57,7 +57,10 @@ def serve() -> None:
     it can travel); stdin's end (a Stop, or the other process gone) stops it."""
     events = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything the engine prints goes to stderr, not into the events
-    config, runs_dir, data, comparison_id, threads = pickle.load(sys.stdin.buffer)
+    try:
+        config, runs_dir, data, comparison_id, threads = pickle.load(sys.stdin.buffer)
+    except EOFError:
+        return  # stopped (or the first process gone) before its run was handed over: nothing to train
     stop = threading.Event()
     threading.Thread(target=_stop_at_end_of_input, args=(stop,), daemon=True).start()
     torch.set_num_threads(threads)
