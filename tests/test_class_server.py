@@ -77,6 +77,11 @@ def test_a_class_pages_folder_inside_a_root_is_named_as_typed_never_by_the_serve
         check_dataset(f"imagefolder:{typed}", tmp_path, data_roots)
     assert problem in str(refused.value) and typed in str(refused.value)
     assert str(tmp_path) not in str(refused.value) and root.name not in str(refused.value)
+    resolved = folder_argument(typed, data_roots)  # what the page's Launch checks (a probe saw the server's path)
+    with pytest.raises(DataError) as refused:
+        check_dataset(f"imagefolder:{resolved}", tmp_path, data_roots)
+    assert problem in str(refused.value) and f"class photos/{typed.strip('/')}" in str(refused.value)
+    assert str(tmp_path) not in str(refused.value)
 
 
 @pytest.mark.parametrize("typed", ["/", "/proc/self", "{home}", "{private}", "{private}/missing",

@@ -421,3 +421,20 @@ def test_a_gathered_dataset_trains_where_the_run_folder_was_named_relative(tmp_p
     at.run()
     assert any(c.value.startswith("this comparison: about ") for c in at.sidebar.caption), [
         c.value for c in at.sidebar.caption]
+
+
+def test_settings_beyond_the_servers_limits_are_refused_under_launch_and_never_measured(app, monkeypatch):
+    """A probe: a link asking for VGG-16 at 260 px kept a class server measuring for minutes (6 GB, a core), for
+    settings its Launch would refuse. Now the refusal is said under Launch, before the click, and nothing runs."""
+    import workbench.dashboard.estimate as estimate
+
+    at, _ = app
+    monkeypatch.setattr("sys.argv", ["dashboard.py", "--max-image-size", "64"])
+    measured = []
+    monkeypatch.setattr(estimate, "calibration", lambda *args, **kwargs: measured.append(args))
+    _tiny(at)
+    at.select_slider(key="image_size").set_value(96).run()
+    assert plain("this launch uses 96 px images; this server takes at most 64 px") in " ".join(
+        w.value for w in at.sidebar.warning)
+    assert not [m for m in measured if 96 in m] and not any(c.value.startswith("this comparison:")
+                                                           for c in at.sidebar.caption)

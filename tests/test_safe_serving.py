@@ -257,3 +257,39 @@ def test_records_and_checkpoints_are_readable_by_the_other_accounts_as_any_file_
     os.umask(0o077)  # a private umask is honoured too
     store.save(_record("r-1", status="completed"))
     assert (tmp_path / "r-1" / "record.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_inside_the_networks_of_a_classmates_private_dataset_stays_closed(tmp_path, monkeypatch):
+    """A probe: a student opened "Inside the networks" on a comparison another student trained on their own,
+    unshared images, and saw those images as "true cup" (where it looks, mistakes). Their owner and the teacher
+    may look; once shared, the class may."""
+    from test_gathered import three_sessions_each
+    from test_malformed_records import _write, good
+
+    from workbench.dashboard.owners import dataset_viewer
+    from workbench.data.gathered.shelf import DatasetShelf
+
+    runs = tmp_path / "runs"
+    shelf = DatasetShelf(runs)
+    three_sessions_each(shelf, "desk", owner="someone-else")
+    desk = f"imagefolder:{(runs / 'datasets' / 'desk').resolve()}"
+    for run_id, role in (("t-desk", "transfer"), ("s-desk", "scratch")):
+        _write(runs, run_id, good(run_id, role, dataset=desk))
+    closed = "trained on a classmate's own images"
+    at = _page(runs, monkeypatch)
+    at.session_state["view_tab"] = "Inside the networks"
+    at.run()
+    assert not at.exception and any(closed in i.value for i in at.info), [i.value for i in at.info]
+    assert not at.toggle  # the views' switch is not even drawn
+
+    shelf.share("desk", True, "someone-else")
+    at.run()
+    assert not any(closed in i.value for i in at.info)
+    shelf.share("desk", False, "someone-else")
+    assert shelf.hides_images_of(desk, dataset_viewer(at.session_state["_owner_token"]))
+    assert not shelf.hides_images_of(desk, "someone-else") and not shelf.hides_images_of(desk, None)
+    assert not shelf.hides_images_of("digits:0-4", "anyone")
+    teacher = _page(runs, monkeypatch, "--teacher")
+    teacher.session_state["view_tab"] = "Inside the networks"
+    teacher.run()
+    assert not any(closed in i.value for i in teacher.info)

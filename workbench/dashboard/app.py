@@ -283,8 +283,13 @@ def page() -> None:
             class_board_tab(view, board, server.teacher, store, lesson)
     if inside.open:
         with inside:
-            finished = chosen is not None and all(r.status != "running" for r in chosen.transfer + chosen.scratch)
-            inside_tab(store, chosen if finished else None)
+            runs = chosen.transfer + chosen.scratch if chosen is not None else []
+            finished = bool(runs) and all(r.status != "running" for r in runs)
+            if runs and shelf.hides_images_of(RunConfig.of(runs[0]).dataset, viewer):
+                st.info("These networks trained on a classmate's own images: only they (and the teacher) can look "
+                        "inside them. Pick a comparison of yours in the Transfer vs scratch tab.")
+            else:
+                inside_tab(store, chosen if finished else None)
     if explorer.open:
         with explorer:
             explorer_tab()

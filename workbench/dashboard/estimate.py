@@ -19,6 +19,7 @@ from workbench.data.loading import dataset_identity
 from workbench.data.splits import TooFewImages
 from workbench.experiments.estimate import estimate, fits, human_seconds
 from workbench.spec.config import ComparisonConfig
+from workbench.spec.limits import LimitError
 from workbench.store.runs import RunStore
 from workbench.training.calibrate import cached_rate, calibration
 
@@ -74,7 +75,7 @@ def estimate_line(configs_now: Callable[[], list[ComparisonConfig]], runs_root: 
         contents = json.dumps(sorted({dataset_identity(c.transfer.dataset) for c in configs}))
         found = _estimated(json.dumps([c.to_dict() for c in configs], sort_keys=True), str(runs_root), measure,
                            contents, runs_seen)
-    except TooFewImages as exc:  # said before the click, not after it
+    except (TooFewImages, LimitError) as exc:  # said before the click, not after it
         where.warning(plain(exc))
         return
     except WorkbenchError:

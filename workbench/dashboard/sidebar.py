@@ -160,7 +160,7 @@ def sidebar(store: RunStore, board: JobBoard, owner: str, known_classes: dict[st
     if taught is None:  # (a lesson's class runs one comparison per Launch: the board pools them into its chart)
         what_to_run(backbone)
         settings_link(bar)  # "copy a link to these settings"
-    return lambda runs_seen: _estimate_under_launch(estimate_slot, store, board, owner, roots, lesson, runs_seen)
+    return lambda seen: _estimate_under_launch(estimate_slot, store, board, owner, roots, limits, lesson, seen)
 
 
 def what_to_run(backbone: str) -> None:
@@ -213,17 +213,17 @@ def launch_controls(store: RunStore, board: JobBoard, owner: str, roots: DataRoo
 
 
 def _estimate_under_launch(slot, store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None,
-                           lesson: ClassLesson, runs_seen: str | None) -> None:
-    """Drawn last, into its place under Launch: drawn there in order, it read the options before their widgets below
-    existed, and a new page showed no estimate until its first click. Nothing is measured beside this page's own
-    job, just launched: the measurement would be of its load."""
+                           limits: Limits | None, lesson: ClassLesson, runs_seen: str | None) -> None:
+    """Drawn last, into its place under Launch (drawn in order, it read the options before their widgets existed).
+    Nothing is measured beside this page's own job, just launched (it would measure its load), nor beyond the limits
+    (a link asking for VGG-16 at 260 px measured for minutes, on a class page that refuses it at Launch)."""
     sweeping = st.session_state.get("mode") == "sweep" and lesson.lesson is None
-    estimate_line(lambda: _configs_now(store, roots, lesson), store.root, "sweep" if sweeping else "comparison",
-                  slot, measure=board.active(owner) is None, runs_seen=runs_seen)
+    estimate_line(lambda: _configs_now(store, roots, lesson, limits), store.root,
+                  "sweep" if sweeping else "comparison", slot, measure=board.active(owner) is None, runs_seen=runs_seen)
 
 
-def _configs_now(store: RunStore, roots: DataRoots | None, lesson: ClassLesson) -> list:
-    """The comparisons Launch would queue now (a one-line `WorkbenchError` while the settings cannot run)."""
+def _configs_now(store: RunStore, roots: DataRoots | None, lesson: ClassLesson, limits: Limits | None) -> list:
+    """The comparisons Launch would queue now (a one-line `WorkbenchError` where they cannot run or pass ``limits``)."""
     values = form_values(roots, store.root, lesson.lesson)
     sweep = st.session_state.get("sweep") if st.session_state.get("mode") == "sweep" and lesson.lesson is None else None
     sweep2 = st.session_state.get("sweep2", NO_GRID) if sweep else NO_GRID
@@ -242,7 +242,9 @@ def _configs_now(store: RunStore, roots: DataRoots | None, lesson: ClassLesson) 
     runs = math.prod(map(count_values, texts[:bool(sweep) + bool(sweep2)])) * 2 * count_values(values.get("seeds", ""))
     if runs > ESTIMATED_RUNS:  # counted before a 90,000-comparison grid is built on every rerun
         raise WorkbenchError(f"{runs:,} runs: too many to estimate")
-    return configs_from_values(values, sweep, texts[0], sweep2, texts[1])
+    configs = configs_from_values(values, sweep, texts[0], sweep2, texts[1])
+    (limits or Limits.unlimited()).check(configs)
+    return configs
 
 
 def launch(store: RunStore, board: JobBoard, owner: str, roots: DataRoots | None = None, limits: Limits | None = None,

@@ -62,6 +62,13 @@ class DataRoots:
         """The named roots by their folder names (where the server keeps them is the teacher's business)."""
         return ", ".join(root.name or str(root) for root in self.named)
 
+    def shown(self, folder: Path) -> str:
+        """A folder inside a root as a class page may see it: from the root's own name on (``photos/pets``)."""
+        for root in self.all:
+            if _inside(str(folder), str(root)):
+                return str(Path(root.name) / folder.relative_to(root))
+        return folder.name
+
     def _allowed(self, text: str) -> Path | None:
         lexical = os.path.normpath(text)
         if not any(_inside(lexical, root) for root in (*map(str, self.all), *self.given)):

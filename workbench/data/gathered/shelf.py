@@ -84,6 +84,15 @@ class DatasetShelf:
         """The dataset ``viewer`` may see that a run trained on (``spec``: its dataset name, as recorded), if any."""
         return next((d for d in self.list(viewer) if spec in (d.spec, f"imagefolder:{d.folder.resolve()}")), None)
 
+    def hides_images_of(self, spec: str, viewer: str | None = TEACHER) -> bool:
+        """Whether a run's dataset (``spec``, as recorded) is a gathered dataset ``viewer`` may not see (another
+        student's, unshared, or deleted): views that show its images stay closed to them."""
+        kind, _, folder = spec.partition(":")
+        if kind != "imagefolder" or viewer is TEACHER:
+            return False
+        inside = Path(folder).expanduser().resolve().is_relative_to(self.root.resolve())
+        return inside and self.holding(spec, viewer) is None
+
     def _own(self, name: str, viewer: str | None) -> GatheredDataset:
         dataset = self.open(name, viewer)
         if viewer is not TEACHER and dataset.owner != viewer:

@@ -120,7 +120,8 @@ def _check(argument: str, data_dir: Path, roots: DataRoots | None) -> None:
     """The folder exists and has images of two classes or more (read from names only: nothing is decoded).
     With ``roots`` (a class page), a folder outside them is refused first, in one line that says nothing of it."""
     if roots is not None:
-        image_folder_source(roots.folder(argument), shown=argument.strip())
+        folder, typed = roots.folder(argument), argument.strip()  # a page's Launch gives it resolved: from the root on
+        image_folder_source(folder, shown=roots.shown(folder) if os.path.isabs(typed) else typed)
         return
     if not argument.strip():
         raise DataError("give the path of your image folder (one sub-folder of images per class)")
