@@ -429,3 +429,24 @@ def test_a_phone_key_opens_only_its_class_upload_and_a_wrong_one_nothing(shelf, 
         page.run()
         shown = " ".join(e.value for e in [*page.subheader, *page.error])
         assert says in shown and not page.tabs and not page.sidebar.children, shown
+
+
+def _upload_notice(added: int, refused: list[str]) -> None:
+    from workbench.dashboard.gather import _act, _show_notice
+    from workbench.data.gathered.batches import Added
+
+    _act(lambda: Added(added, [], refused), "added {added} image(s) to 'cup' as one session")
+    _show_notice()
+
+
+@pytest.mark.parametrize("added, refused, success", [(0, ["a.png is not an image"], None),
+                                                     (2, ["a.png is not an image"], "added 2 image"),
+                                                     (3, [], "added 3 image")])
+def test_an_upload_that_added_nothing_says_only_why_not_added_0(added, refused, success):
+    """A probe: every file refused, and a green "added 0 image(s) to 'cup' as one session" still showed."""
+    from streamlit.testing.v1 import AppTest
+
+    page = AppTest.from_function(_upload_notice, args=(added, refused)).run()
+    shown = [s.value.replace("\\", "") for s in page.success]  # (drawn as text: marks escaped)
+    assert (shown == []) if success is None else (len(shown) == 1 and success in shown[0]), shown
+    assert len(page.warning) == len(refused) and not page.exception

@@ -317,3 +317,12 @@ def test_from_dict_raises_one_line_for_the_issues_ten_shapes():
             RunRecord.from_dict(data)
         assert "\n" not in str(caught.value)
     assert RunRecord.from_dict(base).to_dict() == {**base, "pid": None, "host": None}
+
+
+@pytest.mark.parametrize("epochs, said", [(1, "· 1 epoch ·"), (2, "· 2 epochs ·")])
+def test_a_comparisons_label_counts_its_epochs_in_words(epochs, said):
+    records = [RunRecord.from_dict(good(run_id, role)) for run_id, role in (("t-1", "transfer"), ("s-1", "scratch"))]
+    for record in records:
+        record.config["epochs"] = epochs
+    (comparison,) = group_comparisons(records).values()
+    assert said in comparison_label(comparison)  # a probe read "1 epochs"

@@ -46,8 +46,8 @@ def _act(action, done: str) -> None:
     except WorkbenchError as exc:
         _notice("", [str(exc)])
         return
-    refused = getattr(result, "refused", [])
-    _notice(done.format(added=getattr(result, "added", 0)), refused)
+    refused, added = getattr(result, "refused", []), getattr(result, "added", None)
+    _notice("" if added == 0 and refused else done.format(added=added or 0), refused)  # nothing added: no "added 0"
 
 
 def owner_label(dataset: GatheredDataset, viewer: str | None) -> str:

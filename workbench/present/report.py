@@ -164,7 +164,8 @@ def comparison_label(comparison) -> str:
     status = next((s for s in ("failed", "interrupted", "running") if s in statuses), "completed")
     per_class = option("train_per_class").show(run.train_per_class)
     return (f"{run.backbone} · freeze {run.freeze_depth} · lr {option('lr').show(run.lr)} · BN {run.bn_policy} · "
-            f"{dataset_label(run.dataset)} ({per_class}/class) · {run.epochs} epochs · {run.image_size} px · "
+            f"{dataset_label(run.dataset)} ({per_class}/class) · {run.epochs} epoch{'s' if run.epochs != 1 else ''} · "
+            f"{run.image_size} px · "
             f"seed{'s' if len(seeds) > 1 else ''} {option('seeds').show(seeds)} · {status} ({when})")
 
 
