@@ -66,8 +66,9 @@ def _saying(where) -> Iterator[None]:
 
 def estimate_line(configs_now: Callable[[], list[ComparisonConfig]], runs_root: Path, mode: str, where,
                   measure: bool = True, runs_seen: str | None = None) -> None:
-    """'about 40 s on this machine' for the comparison or sweep the sidebar holds, ``where`` (a container): nothing
-    while it cannot run, or where this machine is not measured for it and ``measure`` is False."""
+    """'about 40 s on this machine' for the comparison or sweep the sidebar holds, ``where`` (a container); why not,
+    where Launch would refuse it for its limits or its data; else nothing while it cannot run, or where this machine
+    is not measured for it and ``measure`` is False."""
     try:
         configs = configs_now()
         if measure:
