@@ -1,10 +1,13 @@
 """Local servers the browser tests and the notebook benchmark start: a free loopback port, waiting for a
-server to answer, and JupyterLab set up the way a test wants it (no news, every cell in the page)."""
+server to answer, JupyterLab set up the way a test wants it (no news, every cell in the page), and Chromium with
+its fake camera."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -16,7 +19,23 @@ from typing import Iterator
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 KERNEL_IDLE = "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'"
+
+
+@contextlib.contextmanager
+def camera_chromium() -> Iterator:
+    """Headless Chromium whose camera is Chromium's fake one; the test is skipped, saying why, without Chromium."""
+    import pytest
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}; apt-get install chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + FAKE_CAMERA)
+        yield browser
+        browser.close()
 
 
 def free_port() -> int:

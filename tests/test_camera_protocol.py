@@ -8,17 +8,12 @@ another) is sent again after a while, not waited on for ever (CI's camera stood 
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from servers import CHROMIUM_ARGS
+from servers import camera_chromium
 
 from workbench.dashboard.camera import HTML, JS
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 RESEND_MS = 800
 
 PAGE = f"""<!doctype html><html><body><div id="host">{HTML}</div><script type="module">
@@ -38,12 +33,7 @@ mount(component(0));
 
 @pytest.fixture(scope="module")
 def page():
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}; apt-get install chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + CAMERA)
+    with camera_chromium() as browser:
         page = browser.new_page()
         page.route("http://localhost/", lambda route: route.fulfill(body=PAGE, content_type="text/html"))
         page.route("http://localhost/camera.js",
@@ -51,7 +41,6 @@ def page():
         page.goto("http://localhost/")  # localhost: a secure context, where the camera may open
         page.wait_for_function("window.sent.length >= 1", timeout=30_000)
         yield page
-        browser.close()
 
 
 def _sent(page) -> list[dict]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -21,28 +20,20 @@ from dashboard_pages import class_server, fill, network_server, open_page
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
-from servers import CHROMIUM_ARGS
+from servers import camera_chromium
 from skimage import data as photos
 
 from workbench.core.network import lan_address
 from workbench.data.gathered.shelf import DatasetShelf
 from workbench.store.runs import RunStore
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 SHOTS = os.environ.get("WORKBENCH_SHOTS")  # a folder for 1280x800 screenshots (the README's: WORKBENCH_SHOTS=docs)
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}; apt-get install chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + CAMERA)
+    with camera_chromium() as browser:
         yield browser
-        browser.close()
 
 
 def _photos(folder, first: int, count: int) -> list[str]:

@@ -88,13 +88,11 @@ def make_splits(
 
 def _per_class(indices: np.ndarray, labels: np.ndarray, count: int, rng: np.random.Generator, strict: bool,
                names: list[str] | None = None) -> np.ndarray:
-    if strict and (most := min_train_count(indices, labels)) < count:  # the smallest class is the one to name
-        fewest = min(np.unique(labels), key=lambda c: np.sum(labels[indices] == c))
-        raise TooFewImages(
-            f"labels per class (--train-per-class) is {count}, but class {names[fewest] if names else fewest} has "
-            f"only {most} training images (the rest are for validation and test); set it to {most} or less")
-    return np.concatenate([rng.permutation(indices[labels[indices] == label])[:count] for label in np.unique(labels)])
-
-
-def min_train_count(indices: np.ndarray, labels: np.ndarray) -> int:
-    return int(min(np.sum(labels[indices] == c) for c in np.unique(labels)))
+    classes = np.unique(labels)
+    if strict:  # the smallest class is the one to name
+        fewest = min(classes, key=lambda c: np.sum(labels[indices] == c))
+        if (most := int(np.sum(labels[indices] == fewest))) < count:
+            raise TooFewImages(
+                f"labels per class (--train-per-class) is {count}, but class {names[fewest] if names else fewest} "
+                f"has only {most} training images (the rest are for validation and test); set it to {most} or less")
+    return np.concatenate([rng.permutation(indices[labels[indices] == label])[:count] for label in classes])
