@@ -47,11 +47,14 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seeds", default="0 1 2")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="start from random weights (a backbone whose ImageNet weights are not on this machine): "
+                             "the seconds are the same, the accuracies are not a transfer run's")
     args = parser.parse_args()
 
     seeds = [int(s) for s in args.seeds.split()]
     base = RunConfig(backbone=args.backbone, dataset=args.dataset, image_size=args.image_size, epochs=args.epochs,
-                     device="cpu")
+                     device="cpu", pretrained=not args.random_weights)
     data = load_data(base)
     stages = get_backbone(base.backbone).num_stages
     cases = {f"linear probe ({stages} of {stages} frozen)": stages,
@@ -60,7 +63,8 @@ def main() -> None:
     print(f"CPU: {cpu_model()}, {torch.get_num_threads()} threads; native bf16 flags: "
           f"{', '.join(flags) if flags else 'none (' + ' / '.join(NATIVE_BF16_FLAGS) + ' absent: bf16 is emulated)'}")
     print(f"{base.backbone}, {base.dataset}: {data.size('train')} train / {data.size('test')} test images at "
-          f"{base.image_size} px, batch {base.batch_size}, {base.epochs} epochs, seeds {args.seeds}; "
+          f"{base.image_size} px, batch {base.batch_size}, {base.epochs} epochs, seeds {args.seeds}, "
+          f"{'random' if args.random_weights else 'ImageNet'} weights; "
           f"torch {torch.__version__}; {time.strftime('%Y-%m-%d')}\n", flush=True)
     rows, busy = [], []
     started = time.perf_counter()

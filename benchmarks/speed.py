@@ -8,8 +8,9 @@ BatchNorm training, which changes accuracy, not speed).
 
 Both sides train the same backbone from the same weights on the same images, sizes, batch size
 and epochs. Printed: seconds per epoch after the first (validation included), the ratio, and
-final validation accuracy, for a linear probe, half the stages frozen, and full fine-tuning;
-then the default `workbench compare` wall time.
+final validation accuracy, for a linear probe, half the stages frozen, and full fine-tuning, with the
+precision the workbench chose (`--precision auto`: bf16 where this CPU has it natively and it is faster; the
+baseline is the tutorial's fp32); then the default `workbench compare` wall time.
 
     python benchmarks/speed.py            # about 3 minutes on 2 CPU cores
 """
@@ -62,7 +63,7 @@ def baseline_run(config: RunConfig, data) -> tuple[list[float], float]:
                        batch_size=config.batch_size, shuffle=True)
     val = DataLoader(PILDataset(data.images["val"], data.labels["val"], transform), batch_size=config.batch_size)
     torch.manual_seed(config.seed)
-    model = backbone.build(pretrained=True, num_classes=data.num_classes)
+    model = backbone.build(pretrained=config.pretrained, num_classes=data.num_classes)
     freeze(model.stage_list()[: config.freeze_depth])
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
@@ -101,20 +102,26 @@ def default_compare_seconds() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="both sides start from random weights (a backbone whose ImageNet weights are not on this "
+                             "machine): the speeds compare as well, the accuracies are not transfer's")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--train-per-class", type=int, default=40)
     parser.add_argument("--skip-default", action="store_true", help="do not time `workbench compare`")
     args = parser.parse_args()
 
-    base = RunConfig(dataset="textures", train_per_class=args.train_per_class, image_size=args.image_size,
+    base = RunConfig(backbone=args.backbone, pretrained=not args.random_weights, dataset="textures",
+                     train_per_class=args.train_per_class, image_size=args.image_size,
                      epochs=args.epochs, batch_size=32, lr=1e-3, device="cpu")
     data = load_data(base)
     stages = get_backbone(base.backbone).num_stages
     cases = {"linear probe": stages, "half frozen": stages // 2, "full fine-tune": 0}
     print(f"{base.backbone}, {base.dataset}: {data.size('train')} train / {data.size('val')} val images at "
           f"{base.image_size} px, batch {base.batch_size}, {base.epochs} epochs, {torch.get_num_threads()} threads")
-    print(f"{'case':16}{'baseline s/ep':>14}{'workbench s/ep':>15}{'speed-up':>10}{'baseline acc':>14}{'workbench acc':>15}")
+    print(f"{'case':16}{'baseline s/ep':>14}{'workbench s/ep':>15}{'speed-up':>10}{'baseline acc':>14}"
+          f"{'workbench acc':>15}  precision")
     with tempfile.TemporaryDirectory() as runs:
         for name, depth in cases.items():
             config = replace(base, freeze_depth=depth)
@@ -123,7 +130,8 @@ def main() -> None:
             ours = [e.epoch_s for e in record.epochs]
             ratio = after_first(times) / after_first(ours)
             print(f"{name:16}{after_first(times):>14.3f}{after_first(ours):>15.3f}{ratio:>9.1f}x"
-                  f"{100 * base_acc:>13.1f}%{100 * record.epochs[-1].val_acc:>14.1f}%", flush=True)
+                  f"{100 * base_acc:>13.1f}%{100 * record.epochs[-1].val_acc:>14.1f}%  "
+                  f"{record.environment['precision']}", flush=True)
     if not args.skip_default:
         print(f"default `workbench compare`: {default_compare_seconds():.1f} s wall, start-up included")
 

@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 import tempfile
 
@@ -10,6 +11,11 @@ from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+# A shell without job control starts a background job with Ctrl-C ignored, and an ignored signal stays ignored in
+# every program it starts: the tests' own commands would then shrug off the Ctrl-C (a Stop) that tests send them.
+# A handler of our own is reset to the default in each program started, so they all hear Ctrl-C as a terminal would.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # Measurements of the machine (peak FLOP/s, precision calibrations) go to a folder of this session, not the user's.
 os.environ.setdefault("WORKBENCH_CACHE", tempfile.mkdtemp(prefix="workbench-cache-"))
 # A comparison's two runs train one after the other, whatever calibrations earlier tests kept ("auto" would train a
