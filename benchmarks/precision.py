@@ -80,7 +80,7 @@ def main() -> None:
                     seconds[precision].append(after_first([e.epoch_s for e in record.epochs]))
                     accuracy[precision].append(record.test_acc)
                     busy += [e.others_cpu_share for e in record.epochs if e.others_cpu_share is not None]
-            auto = choose_precision(config, torch.device("cpu"))
+            auto = choose_precision(config, torch.device("cpu"), train_images=data.size("train"))
             speedup = statistics.fmean(seconds["fp32"]) / statistics.fmean(seconds["bf16"])
             per_epoch = [mean_spread(seconds[p], digits=3) for p in PRECISIONS]
             tested = [mean_spread(accuracy[p], 100) + "%" for p in PRECISIONS]

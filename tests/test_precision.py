@@ -134,6 +134,7 @@ def test_a_run_records_its_precision_why_and_its_share_of_the_peak(monkeypatch, 
     monkeypatch.setattr(hardware, "matmul_flops_per_s", lambda device, dtype: 1e11)
     _flags(monkeypatch, "avx512_bf16")
     _timer(monkeypatch, 0.2, 0.1)
+    monkeypatch.setattr(precision, "MIN_CALIBRATED_FLOPS", 0)  # this tiny run counts as worth a calibration
     record = train_run(small, store)
     environment = record.environment
     assert environment["precision"] == "bf16"
@@ -147,6 +148,22 @@ def test_a_run_records_its_precision_why_and_its_share_of_the_peak(monkeypatch, 
     assert ("precision", "bf16", "bf16") in rows and any(label == "share of peak" for label, _, _ in rows)
     assert "precision: auto: native bfloat16" in comparison_table({"transfer": summary, "scratch": summary,
                                                                    "comparison_id": "c-1"})
+
+
+def test_a_run_too_small_to_repay_a_calibration_keeps_fp32_without_one_and_says_why(monkeypatch, cache, small,
+                                                                                   store):
+    """Seen: on a CPU with native bf16, every new tiny setting (a test's, a student's first try) spent about 2 s
+    timing fp32 against bf16 before a run of a second or two."""
+    monkeypatch.setattr(hardware, "matmul_flops_per_s", lambda device, dtype: 1e11)
+    _flags(monkeypatch, "amx_bf16")
+    calls = _timer(monkeypatch, 0.2, 0.1)
+    record = train_run(small, store)
+    assert calls == [] and record.environment["precision"] == "fp32"
+    assert "this run trains only" in record.environment["precision_reason"]
+    assert "would cost more than bf16 could save" in record.environment["precision_reason"]
+    larger = replace(small, epochs=1000)  # the same setting, for long enough: timed, and bf16 where faster
+    assert choose_precision(larger, CPU, train_images=15).name == "bf16" and len(calls) == 1
+    assert choose_precision(small, CPU).name == "bf16"  # no size known: the kept calibration decides
 
 
 def test_a_record_from_before_precision_still_loads(monkeypatch, cache, small, store):

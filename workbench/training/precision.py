@@ -3,7 +3,8 @@
 A CUDA GPU trains in mixed precision (autocast). On a CPU, ``fp32`` and ``bf16`` are what they say; ``auto`` takes
 bfloat16 only where the CPU computes it natively (`hardware.native_bf16`) and a short calibration, a few real
 training steps of this backbone at this size in fp32 and in bf16, finds bf16 faster. The calibration is kept per
-machine, torch version and setting (`hardware.Measurements`), so it is paid once.
+machine, torch version and setting (`hardware.Measurements`), so it is paid once. A run too small to repay it
+(a few seconds of training) keeps fp32 without timing anything.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from workbench.models.backbones import get_backbone
 from workbench.models.freezing import param_groups, set_freeze_depth
 from workbench.spec.config import RunConfig
+from workbench.training.calibrate import step_flops
 from workbench.training.feature_cache import cache_blocker
 from workbench.training.hardware import Measurements, machine, native_bf16, peak_flops
 from workbench.training.optim import make_optimizer
@@ -28,6 +30,8 @@ FASTER = 1.05  # auto takes bf16 when a step in it is at least this many times a
 CALIBRATION_S = 1.0  # about this many seconds of timed steps in each precision
 MIN_STEPS, MAX_STEPS = 2, 20  # timed steps in each precision, after one to warm up
 CLASSES = 10  # the calibration's head (its size barely matters beside the backbone's)
+# A run of fewer training FLOPs takes a few seconds: the calibration (about 2 s) would cost what bf16 could save.
+MIN_CALIBRATED_FLOPS = 2e10
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,9 @@ class Precision:
 
 
 def choose_precision(config: RunConfig, device: torch.device, store: Measurements | None = None,
-                     on_calibrate: Callable[[], None] | None = None) -> Precision:
-    """The precision ``config`` trains in on ``device``, and why (``on_calibrate`` hears that a calibration starts)."""
+                     on_calibrate: Callable[[], None] | None = None, train_images: int | None = None) -> Precision:
+    """The precision ``config`` trains in on ``device``, and why (``on_calibrate`` hears that a calibration starts;
+    ``train_images``, where known, lets a run too small to repay a calibration skip it)."""
     if device.type == "cuda":
         return Precision("mixed", "a CUDA GPU trains in mixed precision (CUDA autocast: bf16 where the GPU has it, "
                                   "else fp16 with loss scaling)")
@@ -55,6 +60,11 @@ def choose_precision(config: RunConfig, device: torch.device, store: Measurement
                               "it is emulated: slow emulation, expect slower steps than fp32")
     if not flags:
         return Precision("fp32", "auto: this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 in its flags)")
+    flops = None if train_images is None else training_flops(config, train_images)
+    if flops is not None and flops < MIN_CALIBRATED_FLOPS:
+        return Precision("fp32", f"auto: native bfloat16 ({', '.join(flags)}), but this run trains only "
+                                 f"{flops / 1e9:.1f} GFLOPs, a few seconds: timing bf16 against fp32 would cost more "
+                                 f"than bf16 could save")
     seconds, measured = calibration(config, device, store, on_calibrate)
     ratio = seconds["fp32"] / max(seconds["bf16"], 1e-12)
     timed = (f"a step of {config.backbone} at {config.image_size} px took {seconds['fp32']:.3f} s in fp32 and "
@@ -62,6 +72,13 @@ def choose_precision(config: RunConfig, device: torch.device, store: Measurement
     if ratio >= FASTER:
         return Precision("bf16", f"auto: native bfloat16 ({', '.join(flags)}) and bf16 {ratio:.2f}x as fast: {timed}")
     return Precision("fp32", f"auto: native bfloat16 ({', '.join(flags)}) but bf16 not faster ({ratio:.2f}x): {timed}")
+
+
+def training_flops(config: RunConfig, train_images: int) -> float:
+    """About what ``config``'s training steps compute over all its epochs (at its starting freeze depth)."""
+    start = config.freeze_depth if features_cached(config) else 0
+    return train_images * config.epochs * step_flops(config.backbone, config.image_size, CLASSES,
+                                                     config.freeze_depth, start)
 
 
 def features_cached(config: RunConfig) -> bool:

@@ -62,7 +62,7 @@ def train_run(config: RunConfig, store: RunStore | None = None, *, data: DataBun
     optimizer = make_optimizer(param_groups(model, config.lr, config.lr_backbone_mult, config.layer_decay),
                                config.optimizer, config.lr, config.weight_decay, config.momentum)
     precision = choose_precision(config, device, on_calibrate=lambda: hooks.on_prepare(
-        "timing fp32 against bf16 on this CPU (once for these settings)"))
+        "timing fp32 against bf16 on this CPU (once for these settings)"), train_images=data.size("train"))
     step = TrainStep(model, optimizer, device, precision.cpu_bf16)
     hooks.on_prepare("preparing the images for the network")
     images = split_batches(config, data, device)
