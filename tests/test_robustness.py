@@ -184,9 +184,16 @@ def _wait_for_epochs(runs_dir, count, timeout=120):
     pytest.fail("the run never finished an epoch")
 
 
-def test_sigint_mid_run_saves_it_as_interrupted_and_the_next_run_works(tmp_path):
+def _ignore_ctrl_c():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("started_ignoring_ctrl_c", [False, True], ids=["from a terminal", "as a script's background job"])
+def test_sigint_mid_run_saves_it_as_interrupted_and_the_next_run_works(tmp_path, started_ignoring_ctrl_c):
+    """A script's background job starts with Ctrl-C ignored: seen, the teacher's Stop (a Ctrl-C) did not stop it."""
     runs_dir = tmp_path / "runs"
-    process = _cli("train", *TINY_CLI, "--epochs", "200", "--runs-dir", str(runs_dir))
+    process = _cli("train", *TINY_CLI, "--epochs", "200", "--runs-dir", str(runs_dir),
+                   preexec_fn=_ignore_ctrl_c if started_ignoring_ctrl_c else None)
     _wait_for_epochs(runs_dir, 2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)

@@ -281,7 +281,9 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _terminate_as_interrupt():
-    """While a command runs, SIGTERM saves the run in progress as interrupted, as Ctrl-C does."""
+    """While a command runs, SIGTERM saves the run in progress as interrupted, as Ctrl-C does, and Ctrl-C is heard
+    even where the shell that started the command ignored it (a script's background job inherits an ignored
+    SIGINT): the teacher's Stop of a job typed in a terminal is a Ctrl-C to its process."""
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         yield
         return
@@ -290,10 +292,15 @@ def _terminate_as_interrupt():
         raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, terminated)
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
