@@ -8,12 +8,9 @@ progress as interrupted and exits with 130 (SIGTERM too, exiting with 143); a re
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from workbench.cli import data as data_commands
@@ -23,7 +20,14 @@ from workbench.cli import reproduce as study_commands
 from workbench.cli import serve
 from workbench.cli import sweep as sweep_cli
 from workbench.cli.estimate import say_total
-from workbench.cli.exits import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from workbench.cli.exits import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    Terminated,
+    stops_on_signals,
+)
 from workbench.cli.options import Parser, add_run_options, known_flags, run_config, unrecognized
 from workbench.cli.progress import ProgressBars
 from workbench.cli.weights import add_weights_command
@@ -265,7 +269,7 @@ def _dispatch(argv: list[str] | None) -> int:
         parser.error(unrecognized(refused, known_flags(parser, args)))
     args.unknown_options = unknown
     try:
-        with _terminate_as_interrupt():
+        with stops_on_signals():
             return args.handler(args)
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -273,34 +277,6 @@ def _dispatch(argv: list[str] | None) -> int:
     except KeyboardInterrupt as exc:
         print("interrupted: every run in progress was saved as interrupted with its finished epochs", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`kill`, a cluster's time limit, a container stopping), handled like Ctrl-C."""
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt():
-    """While a command runs, SIGTERM saves the run in progress as interrupted, as Ctrl-C does, and Ctrl-C is heard
-    even where the shell that started the command ignored it (a script's background job inherits an ignored
-    SIGINT): the teacher's Stop of a job typed in a terminal is a Ctrl-C to its process."""
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield
-        return
-
-    def terminated(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    if ignored:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if ignored:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

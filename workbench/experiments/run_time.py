@@ -1,6 +1,7 @@
 """How long one run takes here, before it trains: its FLOPs (counted on the real network) divided by this
-machine's measured rate for its backbone, image size, batch size and threads (`training.calibrate`), plus the
-decoding of its images. What `experiments.estimate` adds up for a plan, and `experiments.pairs` weighs to
+machine's measured rate for its backbone, image size, batch size and threads (`training.calibrate`; its training
+steps faster by what the precision calibration measured where the run will train in bf16), plus the decoding of
+its images. What `experiments.estimate` adds up for a plan, and `experiments.pairs` weighs to
 choose between training a comparison's two runs at once or in turn.
 """
 
@@ -17,6 +18,7 @@ from workbench.models.backbones import get_backbone
 from workbench.models.freezing import frozen_depth_at
 from workbench.spec.config import RunConfig
 from workbench.training.calibrate import cached_rate, calibration, flop_profile, step_flops
+from workbench.training.precision import bf16_speedup
 
 DECODE_SAMPLE = 16
 GUESSED_CLASSES = 10
@@ -75,6 +77,7 @@ def run_seconds(config: RunConfig, threads: int | None = None, measure: bool = T
     stages = get_backbone(config.backbone).num_stages
     profile = flop_profile(config.backbone, config.image_size, data.classes)
     steps = max(1, math.ceil(n_train / config.batch_size))
+    train_flops_s = rate.train_flops_s * bf16_speedup(config, n_train, measure)  # calibrated in fp32
     seconds, flops, depth, start = rate.build_s + rate.warmup_s, 0.0, None, 0
     if config.bn_policy == "adapt" and config.freeze_depth:  # AdaBN: the frozen stages once over the training images
         flops += n_train * profile.prefix(config.freeze_depth)
@@ -84,7 +87,7 @@ def run_seconds(config: RunConfig, threads: int | None = None, measure: bool = T
         cached = (config.cache_features and now > 0 and config.bn_policy != "train" and not config.augment
                   and now <= stages)
         per_image = step_flops(config.backbone, config.image_size, data.classes, now, now if cached else 0)
-        step_s = rate.step_s + config.batch_size * per_image / rate.train_flops_s
+        step_s = rate.step_s + config.batch_size * per_image / train_flops_s
         if now != depth:  # what a step runs changed: the cache is built again, the first step is counted
             depth, start = now, now if cached else 0
             if cached:
@@ -93,7 +96,7 @@ def run_seconds(config: RunConfig, threads: int | None = None, measure: bool = T
                 seconds += prefix / rate.eval_flops_s
             seconds += step_s  # the counted step runs under the FLOP counter: about one step more
         flops += n_train * per_image
-        seconds += steps * rate.step_s + n_train * per_image / rate.train_flops_s
+        seconds += steps * rate.step_s + n_train * per_image / train_flops_s
         seconds += n_val * profile.forward_from(start) / rate.eval_flops_s  # timed at its batch: calls included
     seconds += n_test * profile.forward_from(start) / rate.eval_flops_s
     return seconds, flops

@@ -32,6 +32,7 @@ MIN_STEPS, MAX_STEPS = 2, 20  # timed steps in each precision, after one to warm
 CLASSES = 10  # the calibration's head (its size barely matters beside the backbone's)
 # A run of fewer training FLOPs takes a few seconds: the calibration (about 2 s) would cost what bf16 could save.
 MIN_CALIBRATED_FLOPS = 2e10
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,23 @@ def choose_precision(config: RunConfig, device: torch.device, store: Measurement
     return Precision("fp32", f"auto: native bfloat16 ({', '.join(flags)}) but bf16 not faster ({ratio:.2f}x): {timed}")
 
 
+def bf16_speedup(config: RunConfig, train_images: int, measure: bool = True) -> float:
+    """How many times faster ``config``'s training steps run in the precision `choose_precision` picks on this CPU
+    than in fp32 (what an estimate, calibrated in fp32, divides them by): 1 where it picks fp32, or where no
+    calibration is kept and ``measure`` is False."""
+    cpu = torch.device("cpu")
+    if config.precision == "fp32" or (config.precision == "auto" and not native_bf16()):
+        return 1.0
+    if not measure:  # from a kept calibration only
+        kept = Measurements().get("precision_calibration", calibration_key(config, cpu))
+        if not (isinstance(kept, dict) and all(isinstance(kept.get(p), (int, float)) for p in PRECISIONS)):
+            return 1.0
+    if choose_precision(config, cpu, train_images=train_images).name != "bf16":
+        return 1.0
+    seconds, _ = calibration(config, cpu)
+    return seconds["fp32"] / max(seconds["bf16"], 1e-12)
+
+
 def training_flops(config: RunConfig, train_images: int) -> float:
     """About what ``config``'s training steps compute over all its epochs (at its starting freeze depth)."""
     start = config.freeze_depth if features_cached(config) else 0
@@ -101,8 +119,8 @@ def calibration(config: RunConfig, device: torch.device, store: Measurements | N
     store = store or Measurements()
     key = calibration_key(config, device)
     cached = store.get("precision_calibration", key)
-    if isinstance(cached, dict) and all(isinstance(cached.get(p), (int, float)) for p in ("fp32", "bf16")):
-        return {p: float(cached[p]) for p in ("fp32", "bf16")}, False
+    if isinstance(cached, dict) and all(isinstance(cached.get(p), (int, float)) for p in PRECISIONS):
+        return {p: float(cached[p]) for p in PRECISIONS}, False
     if on_calibrate:
         on_calibrate()
     seconds = step_seconds(config)
