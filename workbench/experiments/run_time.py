@@ -1,6 +1,6 @@
 """How long one run takes here, before it trains: its FLOPs (counted on the real network) divided by this
 machine's measured rate for its backbone, image size, batch size and threads (`training.calibrate`; its training
-steps faster by what the precision calibration measured where the run will train in bf16), plus the decoding of
+steps and evaluation faster by what the precision calibration measured where the run will train in bf16), plus the decoding of
 its images. What `experiments.estimate` adds up for a plan, and `experiments.pairs` weighs to
 choose between training a comparison's two runs at once or in turn.
 """
@@ -77,7 +77,8 @@ def run_seconds(config: RunConfig, threads: int | None = None, measure: bool = T
     stages = get_backbone(config.backbone).num_stages
     profile = flop_profile(config.backbone, config.image_size, data.classes)
     steps = max(1, math.ceil(n_train / config.batch_size))
-    train_flops_s = rate.train_flops_s * bf16_speedup(config, n_train, measure)  # calibrated in fp32
+    speedup = bf16_speedup(config, n_train, measure)  # the rates are fp32's; bf16 autocast trains and evaluates
+    train_flops_s, eval_flops_s = rate.train_flops_s * speedup, rate.eval_flops_s * speedup  # (not the cache)
     seconds, flops, depth, start = rate.build_s + rate.warmup_s, 0.0, None, 0
     if config.bn_policy == "adapt" and config.freeze_depth:  # AdaBN: the frozen stages once over the training images
         flops += n_train * profile.prefix(config.freeze_depth)
@@ -97,8 +98,8 @@ def run_seconds(config: RunConfig, threads: int | None = None, measure: bool = T
             seconds += step_s  # the counted step runs under the FLOP counter: about one step more
         flops += n_train * per_image
         seconds += steps * rate.step_s + n_train * per_image / train_flops_s
-        seconds += n_val * profile.forward_from(start) / rate.eval_flops_s  # timed at its batch: calls included
-    seconds += n_test * profile.forward_from(start) / rate.eval_flops_s
+        seconds += n_val * profile.forward_from(start) / eval_flops_s  # timed at its batch: calls included
+    seconds += n_test * profile.forward_from(start) / eval_flops_s
     return seconds, flops
 
 
