@@ -5,6 +5,7 @@ are replaced where a test needs them to say something.
 """
 
 import json
+import time
 from dataclasses import replace
 
 import pytest
@@ -164,6 +165,29 @@ def test_a_run_too_small_to_repay_a_calibration_keeps_fp32_without_one_and_says_
     larger = replace(small, epochs=1000)  # the same setting, for long enough: timed, and bf16 where faster
     assert choose_precision(larger, CPU, train_images=15).name == "bf16" and len(calls) == 1
     assert choose_precision(small, CPU).name == "bf16"  # no size known: the kept calibration decides
+
+
+def test_precision_calibrations_asked_for_at_once_measure_one_at_a_time_and_once_each(monkeypatch, cache, small):
+    """An estimate on each of a page's quick reruns, a run starting: like the rates' calibrations, they wait their
+    turn (none measured beside another) and take what the first one kept."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    measuring, measured = [], []
+
+    def slow(config):
+        measuring.append(config)
+        time.sleep(0.3)
+        assert len(measuring) == 1, "two calibrations measured at once"
+        measuring.pop()
+        measured.append(config.image_size)
+        return {"fp32": 0.2, "bf16": 0.1}
+
+    monkeypatch.setattr(precision, "step_seconds", slow)
+    asked = [small] * 3 + [replace(small, image_size=48)]
+    with ThreadPoolExecutor(len(asked)) as pool:
+        answers = list(pool.map(lambda config: precision.calibration(config, CPU), asked))
+    assert sorted(measured) == [32, 48] and [seconds for seconds, _ in answers[:3]] == [{"fp32": 0.2, "bf16": 0.1}] * 3
+    assert sum(now for _, now in answers) == 2
 
 
 def test_a_record_from_before_precision_still_loads(monkeypatch, cache, small, store):

@@ -50,7 +50,7 @@ CPU_EVAL_BATCH = 32  # on a CPU without a kept calibration: close to the fastest
 GPU_EVAL_BATCH = 256
 CLASSES = 10
 CACHE_FILE = "estimate-rates.json"  # (measurements.json is the peak FLOP/s and precision probes')
-_one_at_a_time = threading.Lock()
+one_at_a_time = threading.Lock()  # every calibration of this process, rates and precisions
 
 
 @dataclass
@@ -121,7 +121,7 @@ def calibration(backbone: str, image_size: int, batch_size: int, threads: int | 
     rate = cached_rate(backbone, image_size, batch_size, threads)
     if rate is not None:
         return rate
-    with _one_at_a_time:
+    with one_at_a_time:
         rate = cached_rate(backbone, image_size, batch_size, threads)  # measured while this thread waited?
         if rate is not None:
             return rate

@@ -20,7 +20,7 @@ import torch
 from workbench.models.backbones import get_backbone
 from workbench.models.freezing import param_groups, set_freeze_depth
 from workbench.spec.config import RunConfig
-from workbench.training.calibrate import step_flops
+from workbench.training.calibrate import one_at_a_time, step_flops
 from workbench.training.feature_cache import cache_blocker
 from workbench.training.hardware import Measurements, machine, native_bf16, peak_flops
 from workbench.training.optim import make_optimizer
@@ -82,10 +82,8 @@ def bf16_speedup(config: RunConfig, train_images: int, measure: bool = True) -> 
     cpu = torch.device("cpu")
     if config.precision == "fp32" or (config.precision == "auto" and not native_bf16()):
         return 1.0
-    if not measure:  # from a kept calibration only
-        kept = Measurements().get("precision_calibration", calibration_key(config, cpu))
-        if not (isinstance(kept, dict) and all(isinstance(kept.get(p), (int, float)) for p in PRECISIONS)):
-            return 1.0
+    if not measure and kept_calibration(config, cpu, Measurements()) is None:  # from a kept calibration only
+        return 1.0
     if choose_precision(config, cpu, train_images=train_images).name != "bf16":
         return 1.0
     seconds, _ = calibration(config, cpu)
@@ -117,15 +115,23 @@ def calibration(config: RunConfig, device: torch.device, store: Measurements | N
                 on_calibrate: Callable[[], None] | None = None) -> tuple[dict[str, float], bool]:
     """({"fp32": s, "bf16": s} per step, whether it was measured now): from the cache, else timed and kept."""
     store = store or Measurements()
-    key = calibration_key(config, device)
-    cached = store.get("precision_calibration", key)
-    if isinstance(cached, dict) and all(isinstance(cached.get(p), (int, float)) for p in PRECISIONS):
-        return {p: float(cached[p]) for p in PRECISIONS}, False
-    if on_calibrate:
-        on_calibrate()
-    seconds = step_seconds(config)
-    store.put("precision_calibration", key, seconds)
+    if (seconds := kept_calibration(config, device, store)) is not None:
+        return seconds, False
+    with one_at_a_time:  # one calibration at a time in a process (a page's quick settings, an estimate, a run)
+        if (seconds := kept_calibration(config, device, store)) is not None:  # measured while this thread waited
+            return seconds, False
+        if on_calibrate:
+            on_calibrate()
+        seconds = step_seconds(config)
+        store.put("precision_calibration", calibration_key(config, device), seconds)
     return seconds, True
+
+
+def kept_calibration(config: RunConfig, device: torch.device, store: Measurements) -> dict[str, float] | None:
+    cached = store.get("precision_calibration", calibration_key(config, device))
+    if isinstance(cached, dict) and all(isinstance(cached.get(p), (int, float)) for p in PRECISIONS):
+        return {p: float(cached[p]) for p in PRECISIONS}
+    return None
 
 
 def step_seconds(config: RunConfig) -> dict[str, float]:
