@@ -249,6 +249,34 @@ def test_the_dashboard_says_how_long_under_launch(tmp_path, monkeypatch):
     assert captions[0].startswith("this comparison: about ") and captions[0].endswith(" on this machine"), captions
 
 
+def test_a_page_times_bf16_against_fp32_before_its_estimate_saying_so(monkeypatch):
+    """On a CPU with native bf16 the estimate needs to know whether the run will train in bf16: the page measures
+    that where it measures the machine, with the same line (a replaced page run stops there), once."""
+    from workbench.dashboard.estimate import MEASURING, _calibrated
+
+    class Line:
+        def __init__(self):
+            self.said = []
+
+        def caption(self, text):
+            self.said.append(text)
+
+        def empty(self):
+            self.said.append(None)
+            return self
+
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "fma", "amx_bf16"})
+    timed = []
+    monkeypatch.setattr(precision, "step_seconds", lambda config: timed.append(config) or {"fp32": 0.2, "bf16": 0.1})
+    line = Line()
+    long = ComparisonConfig(_run(image_size=64, epochs=40, freeze_depth=3))
+    _calibrated([long], line)
+    assert sorted(c.freeze_depth for c in timed) == [0, 3]  # the transfer run's setting and the scratch run's
+    assert MEASURING in line.said and line.said[-1] is None  # said while measuring, gone after
+    _calibrated([long, ComparisonConfig(_run(epochs=1))], Line())  # kept; and one too small to time
+    assert len(timed) == 2
+
+
 def test_the_panels_show_the_estimate_beside_run_and_follow_the_settings(tmp_path):
     from workbench.store.runs import RunStore
     from workbench.widgets import ComparisonPanel, SweepPanel

@@ -1,7 +1,8 @@
 """Under Launch: how long what the sidebar holds takes on this machine, and what fits in a lesson's minutes.
 
 Cheap on every rerun: the estimate is cached per settings (`st.cache_data`), the machine's calibration on disk;
-the first calibration for a backbone and image size (a second or two) runs once, with a line saying so.
+the first calibration for a backbone and image size (a second or two), and on a CPU with native bf16 the timing
+of bf16 against fp32 for a run's settings, run once, with a line saying so.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from workbench.dashboard.text import plain
 from workbench.data.loading import dataset_identity
 from workbench.data.splits import TooFewImages
 from workbench.experiments.estimate import estimate, fits, human_seconds
+from workbench.experiments.run_time import data_cost
 from workbench.spec.config import ComparisonConfig
 from workbench.spec.limits import LimitError
 from workbench.store.runs import RunStore
 from workbench.training.calibrate import cached_rate, calibration
+from workbench.training.precision import bf16_speedup
 
 DEFAULT_MINUTES = 10
+MEASURING = "measuring this machine for these settings… (once, a few seconds)"
 
 
 @st.cache_data(show_spinner=False, max_entries=128, ttl=60)
@@ -44,14 +48,17 @@ def _fitting(minutes: float, config_json: str) -> list[dict]:
 
 
 def _calibrated(configs: list[ComparisonConfig], where) -> None:
-    """Measure this machine for settings it has not seen, once, saying so (later pages read the cache)."""
+    """Measure this machine for settings it has not seen, once, saying so (later pages read the cache): its rate,
+    and on a CPU with native bf16 whether bf16 is faster for each run (the run would time it first thing)."""
     missing = {(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size) for c in configs
                if cached_rate(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size, None) is None}
-    if not missing:
-        return
     line = where.empty()  # one line, whichever setting is measured
     for backbone, size, batch in sorted(missing):
         calibration(backbone, size, batch, measuring=lambda: _saying(line))
+    runs = {json.dumps(run.to_dict(), sort_keys=True): run for c in configs for run in (c.transfer, c.scratch(0))}
+    for run in runs.values():
+        bf16_speedup(run, data_cost(run).sizes[0], on_calibrate=lambda: line.caption(MEASURING))
+    line.empty()
 
 
 @contextmanager
@@ -59,7 +66,7 @@ def _saying(where) -> Iterator[None]:
     """A line while this machine is measured. Writing it is also where Streamlit stops a run of this page that a
     newer click replaced (it checks at each element sent): that run's measurement, maybe of settings already
     changed again, is not made."""
-    where.caption("measuring this machine for these settings… (once, a few seconds)")
+    where.caption(MEASURING)
     yield
     where.empty()
 

@@ -75,16 +75,17 @@ def choose_precision(config: RunConfig, device: torch.device, store: Measurement
     return Precision("fp32", f"auto: native bfloat16 ({', '.join(flags)}) but bf16 not faster ({ratio:.2f}x): {timed}")
 
 
-def bf16_speedup(config: RunConfig, train_images: int, measure: bool = True) -> float:
+def bf16_speedup(config: RunConfig, train_images: int, measure: bool = True,
+                 on_calibrate: Callable[[], None] | None = None) -> float:
     """How many times faster ``config``'s training steps run in the precision `choose_precision` picks on this CPU
     than in fp32 (what an estimate, calibrated in fp32, divides them by): 1 where it picks fp32, or where no
-    calibration is kept and ``measure`` is False."""
+    calibration is kept and ``measure`` is False (``on_calibrate`` hears that one starts)."""
     cpu = torch.device("cpu")
     if config.precision == "fp32" or (config.precision == "auto" and not native_bf16()):
         return 1.0
     if not measure and kept_calibration(config, cpu, Measurements()) is None:  # from a kept calibration only
         return 1.0
-    if choose_precision(config, cpu, train_images=train_images).name != "bf16":
+    if choose_precision(config, cpu, on_calibrate=on_calibrate, train_images=train_images).name != "bf16":
         return 1.0
     seconds, _ = calibration(config, cpu)
     return seconds["fp32"] / max(seconds["bf16"], 1e-12)
