@@ -24,10 +24,8 @@ from workbench.models.backbones import get_backbone
 from workbench.spec.config import RunConfig
 from workbench.store.runs import RunStore
 from workbench.training.hardware import NATIVE_BF16_FLAGS, cpu_model, native_bf16
-from workbench.training.precision import choose_precision
+from workbench.training.precision import PRECISIONS, choose_precision
 from workbench.training.train import train_run
-
-PRECISIONS = ("fp32", "bf16")
 
 
 def after_first(times: list[float]) -> float:

@@ -275,6 +275,9 @@ def test_a_page_times_bf16_against_fp32_before_its_estimate_saying_so(monkeypatc
     assert MEASURING in line.said and line.said[-1] is None  # said while measuring, gone after
     _calibrated([long, ComparisonConfig(_run(epochs=1))], Line())  # kept; and one too small to time
     assert len(timed) == 2
+    asked = Line()  # bf16 asked for: no choice to make, but its speed-up is timed for the estimate, saying so
+    _calibrated([ComparisonConfig(_run(epochs=1, precision="bf16"))], asked)
+    assert len(timed) == 3 and MEASURING in asked.said
 
 
 def test_the_panels_show_the_estimate_beside_run_and_follow_the_settings(tmp_path):

@@ -1,7 +1,7 @@
 """How long one run takes here, before it trains: its FLOPs (counted on the real network) divided by this
 machine's measured rate for its backbone, image size, batch size and threads (`training.calibrate`; its training
-steps and evaluation faster by what the precision calibration measured where the run will train in bf16), plus the decoding of
-its images. What `experiments.estimate` adds up for a plan, and `experiments.pairs` weighs to
+steps and evaluation faster by what the precision calibration measured where the run will train in bf16), plus
+the decoding of its images. What `experiments.estimate` adds up for a plan, and `experiments.pairs` weighs to
 choose between training a comparison's two runs at once or in turn.
 """
 
