@@ -2,6 +2,7 @@
 shows it. The machine's speed is replaced by a fixed one: nothing here depends on how fast this machine is."""
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -13,7 +14,7 @@ from workbench.cli.main import main
 from workbench.experiments import estimate as estimating
 from workbench.experiments.estimate import estimate, fits, run_seconds
 from workbench.spec.config import ComparisonConfig, RunConfig
-from workbench.training import calibrate, hardware, precision
+from workbench.training import calibrate, hardware, measuring, precision
 from workbench.training.calibrate import Rate, flop_profile, step_flops
 
 FIXED = dict(train_flops_s=2e10, step_s=0.002, eval_flops_s=4e10, build_s=0.1, eval_batch=16)
@@ -244,40 +245,65 @@ def test_a_sweep_says_its_total_before_it_starts(monkeypatch, capsys):
 def test_the_dashboard_says_how_long_under_launch(tmp_path, monkeypatch):
     from app_pages import app_page
 
-    at = app_page()  # on the page's first run, before any click
+    from workbench.dashboard.estimate import MEASURING, measurer
+
+    at = app_page()  # on the page's first run, before any click: the server measures, the page says so
+    assert [c.value for c in at.sidebar.caption][0] == MEASURING
+    _wait_until(lambda: not measurer.busy())
+    at.run()  # (in a browser, the line's own timer asks for this run)
     captions = [c.value for c in at.sidebar.caption]
     assert captions[0].startswith("this comparison: about ") and captions[0].endswith(" on this machine"), captions
 
 
-def test_a_page_times_bf16_against_fp32_before_its_estimate_saying_so(monkeypatch):
-    """On a CPU with native bf16 the estimate needs to know whether the run will train in bf16: the page measures
-    that where it measures the machine, with the same line (a replaced page run stops there), once."""
-    from workbench.dashboard.estimate import MEASURING, _calibrated
-
-    class Line:
-        def __init__(self):
-            self.said = []
-
-        def caption(self, text):
-            self.said.append(text)
-
-        def empty(self):
-            self.said.append(None)
-            return self
+def test_a_page_never_measures_the_server_does_and_on_bf16_it_times_both_runs(monkeypatch, tmp_path):
+    """Seen in a class: a teacher page measuring for 54 s under the class's load could not Stop a job until it was
+    done. Now a page only reads kept calibrations, and hands what is missing to a thread of its server; on a CPU with
+    native bf16 that thread also times bf16 against fp32 for both runs of the pair (the estimate needs both)."""
+    from workbench.dashboard.estimate import Measurer
 
     monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "fma", "amx_bf16"})
     timed = []
     monkeypatch.setattr(precision, "step_seconds", lambda config: timed.append(config) or {"fp32": 0.2, "bf16": 0.1})
-    line = Line()
     long = ComparisonConfig(_run(image_size=64, epochs=40, freeze_depth=3))
-    _calibrated([long], line)
+    with measuring.no_measuring(), pytest.raises(measuring.NotMeasured):
+        estimate([long])  # a page's own thread: nothing measured, nothing waited for
+    assert not timed and not calibrate.cached_rate("efficientnet_lite0", 64, 16, None)
+    measurer, settings = Measurer(), json.dumps([long.to_dict()])
+    assert measurer.ask("page 1", settings, str(tmp_path / "runs")) and measurer.waiting("page 1")
+    assert measurer.ask("page 2", settings, str(tmp_path / "runs"))  # two pages, one measurement
+    _wait_until(lambda: not measurer.busy())
+    assert not measurer.waiting("page 1") and not measurer.waiting("page 2")
     assert sorted(c.freeze_depth for c in timed) == [0, 3]  # the transfer run's setting and the scratch run's
-    assert MEASURING in line.said and line.said[-1] is None  # said while measuring, gone after
-    _calibrated([long, ComparisonConfig(_run(epochs=1))], Line())  # kept; and one too small to time
-    assert len(timed) == 2
-    asked = Line()  # bf16 asked for: no choice to make, but its speed-up is timed for the estimate, saying so
-    _calibrated([ComparisonConfig(_run(epochs=1, precision="bf16"))], asked)
-    assert len(timed) == 3 and MEASURING in asked.said
+    with measuring.no_measuring():
+        assert estimate([long]).total_s > 0  # everything kept now: the page answers
+    assert not measurer.ask("page 1", settings, str(tmp_path / "runs"))  # measured lately: not again
+
+
+def test_a_page_waits_only_for_its_newest_settings(monkeypatch, tmp_path):
+    """A student typing through image sizes: the settings typed past are never measured."""
+    from workbench.dashboard import estimate as page_estimate
+
+    measured, release = [], threading.Event()
+
+    def slow_estimate(configs, store, measure):
+        measured.append(configs[0].transfer.image_size)
+        release.wait(10)
+
+    monkeypatch.setattr(page_estimate, "estimate", slow_estimate)
+    measurer, runs = page_estimate.Measurer(), str(tmp_path / "runs")
+    for size in (32, 48, 64, 96):
+        measurer.ask("page", json.dumps([ComparisonConfig(_run(image_size=size)).to_dict()]), runs)
+        _wait_until(lambda: measured)  # the first is under way before the student types on
+    release.set()
+    _wait_until(lambda: not measurer.busy())
+    assert measured == [32, 96]  # the one under way when the others came, then the newest only
+
+
+def _wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "still waiting"
+        time.sleep(0.02)
 
 
 def test_the_panels_show_the_estimate_beside_run_and_follow_the_settings(tmp_path):

@@ -22,6 +22,7 @@ import streamlit as st
 
 from workbench.core.errors import WorkbenchError
 from workbench.dashboard.class_board import class_board, queue_panel
+from workbench.dashboard.estimate import measurer
 from workbench.dashboard.explorer import explorer_tab
 from workbench.dashboard.gather import gather_tab
 from workbench.dashboard.inside import inside_tab
@@ -68,7 +69,7 @@ h1 { font-size: 1.9rem !important; padding: 0 0 0.25rem 0 !important; }
 @st.cache_resource
 def job_board(root: str, max_jobs: int | None) -> JobBoard:
     """One board per server and run folder: every page sees the queue, and a reload finds its job still there."""
-    return JobBoard(root, max_jobs)
+    return JobBoard(root, max_jobs, measuring=measurer.busy)
 
 
 @st.cache_resource

@@ -1,33 +1,94 @@
 """Under Launch: how long what the sidebar holds takes on this machine, and what fits in a lesson's minutes.
 
-Cheap on every rerun: the estimate is cached per settings (`st.cache_data`), the machine's calibration on disk;
-the first calibration for a backbone and image size (a second or two), and on a CPU with native bf16 the timing
-of bf16 against fp32 for a run's settings, run once, with a line saying so.
+Cheap on every rerun: the estimate is cached per settings (`st.cache_data`), the machine's calibrations on disk.
+Settings this machine was never measured for (a second or two each when idle: the rate for a backbone and image
+size, at both thread counts where a pair trains at once, and on a CPU with native bf16 the timing of bf16 against
+fp32) are measured by a thread of the server, never by the page: a page waits with a line saying so and stays
+live meanwhile (a teacher page that measured for 54 s under a class's load could not Stop anyone's job until it
+was done).
 """
 
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
+import threading
+import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from workbench.core.errors import WorkbenchError
 from workbench.dashboard.text import plain
 from workbench.data.loading import dataset_identity
 from workbench.data.splits import TooFewImages
 from workbench.experiments.estimate import estimate, fits, human_seconds
-from workbench.experiments.run_time import data_cost
 from workbench.spec.config import ComparisonConfig
 from workbench.spec.limits import LimitError
 from workbench.store.runs import RunStore
-from workbench.training.calibrate import cached_rate, calibration
-from workbench.training.precision import bf16_speedup
+from workbench.training.measuring import NotMeasured, no_measuring
 
 DEFAULT_MINUTES = 10
 MEASURING = "measuring this machine for these settings… (once, a few seconds)"
+POLL_S = 1.0  # how often a page waiting for a measurement looks whether it is done
+REMEASURE_AFTER_S = 600  # settings measured and still not known (a read-only cache folder): not measured again sooner
+
+
+class Measurer:
+    """This server's measurements for its pages' estimates, one at a time in a thread of its own. A page waits for
+    the newest settings it asked about only: settings a student typed past are never measured."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._wanted: dict[str, tuple[str, str]] = {}  # page -> (its settings as JSON, the run folder)
+        self._done: dict[tuple[str, str], float] = {}  # settings measured (or failed) -> when
+        self._thread: threading.Thread | None = None
+
+    def ask(self, page: str, configs_json: str, runs_root: str) -> bool:
+        """Have these settings measured for ``page``; False where they were, lately, and are still not known."""
+        wanted = (configs_json, runs_root)
+        with self._lock:
+            if time.time() - self._done.get(wanted, 0.0) < REMEASURE_AFTER_S:
+                self._wanted.pop(page, None)
+                return False
+            self._wanted[page] = wanted
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="workbench-measuring", daemon=True)
+                self._thread.start()
+        return True
+
+    def waiting(self, page: str) -> bool:
+        with self._lock:
+            return page in self._wanted
+
+    def forget(self, page: str) -> None:
+        """``page`` no longer waits (its own job trains: measuring beside it would measure its load)."""
+        with self._lock:
+            self._wanted.pop(page, None)
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._thread is not None
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self._wanted:
+                    self._thread = None
+                    return
+                wanted = next(iter(self._wanted.values()))
+            try:
+                configs = [ComparisonConfig.from_dict(c) for c in json.loads(wanted[0])]
+                estimate(configs, RunStore(wanted[1]), measure=True)  # measures what it lacks, and keeps it
+            except Exception:  # noqa: BLE001 - settings that cannot be measured leave the estimate out, as on the page
+                pass
+            with self._lock:
+                self._done[wanted] = time.time()
+                self._wanted = {page: w for page, w in self._wanted.items() if w != wanted}
+
+
+measurer = Measurer()
 
 
 @st.cache_data(show_spinner=False, max_entries=128, ttl=60)
@@ -47,47 +108,31 @@ def _fitting(minutes: float, config_json: str) -> list[dict]:
     return [f.to_dict() for f in fits(minutes, ComparisonConfig.from_dict(json.loads(config_json)))]
 
 
-def _calibrated(configs: list[ComparisonConfig], where) -> None:
-    """Measure this machine for settings it has not seen, once, saying so (later pages read the cache): its rate,
-    and on a CPU with native bf16 whether bf16 is faster for each run (the run would time it first thing)."""
-    missing = {(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size) for c in configs
-               if cached_rate(c.transfer.backbone, c.transfer.image_size, c.transfer.batch_size, None) is None}
-    line = where.empty()  # one line, whichever setting is measured
-    for backbone, size, batch in sorted(missing):
-        calibration(backbone, size, batch, measuring=lambda: _saying(line))
-    runs = {json.dumps(run.to_dict(), sort_keys=True): run for c in configs for run in (c.transfer, c.scratch(0))}
-    for run in runs.values():
-        bf16_speedup(run, data_cost(run).sizes[0], on_calibrate=lambda: line.caption(MEASURING))
-    line.empty()
-
-
-@contextmanager
-def _saying(where) -> Iterator[None]:
-    """A line while this machine is measured. Writing it is also where Streamlit stops a run of this page that a
-    newer click replaced (it checks at each element sent): that run's measurement, maybe of settings already
-    changed again, is not made."""
-    where.caption(MEASURING)
-    yield
-    where.empty()
-
-
 def estimate_line(configs_now: Callable[[], list[ComparisonConfig]], runs_root: Path, mode: str, where,
                   measure: bool = True, runs_seen: str | None = None) -> None:
     """'about 40 s on this machine' for the comparison or sweep the sidebar holds, ``where`` (a container); why not,
-    where Launch would refuse it for its limits or its data; else nothing while it cannot run, or where this machine
-    is not measured for it and ``measure`` is False."""
+    where Launch would refuse it for its limits or its data; else nothing while it cannot run. Settings not measured
+    yet: a line while the server measures them (``measure``), else nothing."""
+    page = _page()
+    if not measure:
+        measurer.forget(page)
     try:
         configs = configs_now()
-        if measure:
-            _calibrated(configs, where)
         contents = json.dumps(sorted({dataset_identity(c.transfer.dataset) for c in configs}))
-        found = _estimated(json.dumps([c.to_dict() for c in configs], sort_keys=True), str(runs_root), measure,
-                           contents, runs_seen)
+        configs_json = json.dumps([c.to_dict() for c in configs], sort_keys=True)
+        with no_measuring():
+            found = _estimated(configs_json, str(runs_root), measure, contents, runs_seen)
     except (TooFewImages, LimitError) as exc:  # said before the click, not after it
         where.warning(plain(exc))
         return
     except WorkbenchError:
         return
+    except NotMeasured:
+        if measure and measurer.ask(page, configs_json, str(runs_root)):
+            with where:
+                _measuring(page)
+        return
+    measurer.forget(page)
     if found is None:
         return
     total_s, line = found
@@ -102,3 +147,18 @@ def estimate_line(configs_now: Callable[[], list[ComparisonConfig]], runs_root: 
         if rows is not None:
             st.table([{"image size": r["image_size"], "freeze depth": r["freeze_depth"], "epochs": r["epochs"],
                        "expected": human_seconds(r["seconds"])} for r in rows] or [{"nothing fits": "-"}])
+
+
+def _page() -> str:
+    """This page's id in the server (a browser tab: a student's two tabs wait for their own settings)."""
+    context = get_script_run_ctx()
+    return context.session_id if context is not None else ""
+
+
+@st.fragment(run_every=POLL_S)
+def _measuring(page: str) -> None:
+    """The line while the server measures this page's settings; the whole page once it is done, with its estimate."""
+    if measurer.waiting(page):
+        st.caption(MEASURING)
+    else:
+        st.rerun()

@@ -15,7 +15,7 @@ from workbench.dashboard.predictions import prediction_beside
 from workbench.dashboard.text import plain
 from workbench.experiments.comparisons import Comparison
 from workbench.experiments.grouping import GridGroup, grid_groups, sweep_groups, sweep_points, tangled_pairs
-from workbench.jobs.board import JobBoard
+from workbench.jobs.board import HELD, JobBoard
 from workbench.jobs.job import Job
 from workbench.present import plots
 from workbench.present.report import comparison_label, comparison_rows, settings_text, tangled_text, verdict
@@ -28,7 +28,9 @@ def progress(job: Job | None, board: JobBoard, owner: str) -> None:
     """This page's job: its place in line, its progress, or how it ended."""
     if job is None or job.owner != owner:
         return
-    if job.state == "queued":
+    if job.state == "queued" and job.message == HELD:
+        st.progress(0.0, text=f"{job.label}: {HELD}")
+    elif job.state == "queued":
         where, training = board.position(job), len(board.queue.jobs(("running",)))
         st.progress(0.0, text=f"{job.label}: waiting for a training slot, number {where or '?'} in line "
                               f"({training} training now, at most {board.max_jobs} at once)")

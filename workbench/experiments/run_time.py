@@ -69,10 +69,10 @@ def _measure(config: RunConfig) -> DataCost:
 def run_seconds(config: RunConfig, threads: int | None = None, measure: bool = True) -> tuple[float, float] | None:
     """(seconds, FLOPs) of training and testing ``config`` once, its data already decoded (``measure`` False:
     only from a kept calibration, else None)."""
+    data = data_cost(config)  # first: data that cannot train is said before any measuring
     rate = (calibration if measure else cached_rate)(config.backbone, config.image_size, config.batch_size, threads)
     if rate is None:
         return None
-    data = data_cost(config)
     n_train, n_val, n_test = data.sizes
     stages = get_backbone(config.backbone).num_stages
     profile = flop_profile(config.backbone, config.image_size, data.classes)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 from workbench.core import settings
-from workbench.jobs.job import Job
+from workbench.jobs.job import WAITING, Job
 from workbench.jobs.pool import prepare_worker
 from workbench.jobs.queue import ENDED, JobQueue
+
+MAX_HOLD_S = 30.0  # the longest a job waits for its server's measurement of the machine to end
+HELD = "waiting for this server to finish measuring the machine (a few seconds)"
 
 
 class JobBoard:
@@ -23,9 +27,12 @@ class JobBoard:
     teacher's page on its own server) asked of this board's jobs in the queue: a Stop, or leaving the line.
     """
 
-    def __init__(self, root, max_jobs: int | None = None, poll_s: float = 0.2):
+    def __init__(self, root, max_jobs: int | None = None, poll_s: float = 0.2,
+                 measuring: Callable[[], bool] | None = None):
         self.queue, self.max_jobs = JobQueue(root), max_jobs or settings.max_jobs()
         self.poll_s = poll_s
+        self.measuring = measuring  # whether this server measures the machine now (its pages' estimates)
+        self._holding_since: float | None = None
         self._jobs: list[Job] = []
         self._lock = threading.Lock()
         self._scheduler: threading.Thread | None = None
@@ -37,7 +44,7 @@ class JobBoard:
             job.job_id = self.queue.add(job.owner or "", job.name, job.label, job.comparison_ids)
             job.queue = self.queue
             self._jobs.append(job)
-            if self._scheduler is None or not self._scheduler.is_alive():
+            if self._scheduler is None:
                 self._scheduler = threading.Thread(target=self._schedule, name="workbench-queue", daemon=True)
                 self._scheduler.start()
         self.tick()
@@ -49,7 +56,8 @@ class JobBoard:
         with self._lock:
             live = [job for job in self._jobs if job.job_id is not None and job.job_id not in self._ended]
             rows = self.queue.look([job.job_id for job in live])
-            blocked = False  # the line is first come, first served: behind a job that may not start, none may
+            held = self._held()
+            blocked = held  # the line is first come, first served: behind a job that may not start, none may
             for job in live:
                 row = rows.get(job.job_id) or {}
                 if row.get("stop_asked") and job.state == "running" and not job.stopping:
@@ -58,6 +66,7 @@ class JobBoard:
                     if job.state == "queued" and row.get("state") in ENDED:  # taken off the line by the teacher
                         job.state, job.message = "cancelled", "taken off the line by the teacher"
                     if job.state == "queued":
+                        job.message = HELD if held else WAITING
                         blocked = blocked or not self.queue.try_start(job.job_id, self.max_jobs)
                         if not blocked:
                             job.start(settings.threads_per_share(self.max_jobs))
@@ -68,11 +77,29 @@ class JobBoard:
                     self.queue.finish(job.job_id, job.state, job.error)
                     self._ended.add(job.job_id)
 
+    def _held(self) -> bool:
+        """Whether queued jobs wait a moment: this server measures the machine while no job trains (this server's
+        or another's in the run folder). A run beside a measurement slows both (on 2 cores, two 2-thread processes
+        slow each other up to 10x) and the measurement, taken under that load, is wrong; it takes seconds, so the
+        wait is never long. Where a job trains already, the machine is loaded anyway: nothing is held."""
+        if self.measuring is None or not self.measuring() or any(job.state == "running" for job in self._jobs) \
+                or self.queue.jobs(("running",)):
+            self._holding_since = None
+            return False
+        self._holding_since = self._holding_since or time.monotonic()
+        return time.monotonic() - self._holding_since < MAX_HOLD_S
+
     def _schedule(self) -> None:
-        while any(job.active for job in list(self._jobs)):
+        """Tick while any job waits or trains. Whether to end is decided under the lock `launch` takes: a job
+        launched as the scheduler ended (seen when a job waited for a measurement) was never started."""
+        while True:
+            with self._lock:
+                if not any(job.active for job in self._jobs):
+                    self._scheduler = None  # a launch from now on starts a scheduler of its own
+                    break
             self.tick()
             time.sleep(self.poll_s)
-        self.tick()
+        self.tick()  # how the last ones ended
 
     def running(self) -> Job | None:
         """The newest job in training."""

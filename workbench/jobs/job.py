@@ -32,6 +32,8 @@ from workbench.jobs.worker import execute
 from workbench.spec.config import ComparisonConfig
 from workbench.store.runs import RunStore, new_id
 
+WAITING = "waiting for a training slot"
+
 
 class Job:
     """One or more comparisons (a sweep is several) trained in order in the background.
@@ -53,7 +55,7 @@ class Job:
         self.job_id: str | None = None  # its row in the run folder's queue, once a board has queued it
         self.queue: JobQueue | None = None
         self.error: str | None = None
-        self.message = "waiting for a training slot"
+        self.message = WAITING
         self.stopped_by: str | None = None  # who pressed Stop when it was not the page's own person
         self.progress = 0.0
         self.comparison_ids = [new_id("c-") for _ in configs]  # named now, so a UI can show them at once

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -34,6 +33,7 @@ from workbench.models.backbones import get_backbone
 from workbench.models.freezing import param_groups, set_freeze_depth
 from workbench.training.cost import CpuMeter, count_flops
 from workbench.training.hardware import cpu_model
+from workbench.training.measuring import may_measure, one_at_a_time
 from workbench.training.optim import make_optimizer
 from workbench.training.step import TrainStep
 
@@ -50,9 +50,6 @@ CPU_EVAL_BATCH = 32  # on a CPU without a kept calibration: close to the fastest
 GPU_EVAL_BATCH = 256
 CLASSES = 10
 CACHE_FILE = "estimate-rates.json"  # (measurements.json is the peak FLOP/s and precision probes')
-one_at_a_time = threading.Lock()  # every calibration of this process, rates and precisions
-
-
 @dataclass
 class Rate:
     """This machine's speed for one backbone at one image size, batch size and thread count (fp32)."""
@@ -121,6 +118,7 @@ def calibration(backbone: str, image_size: int, batch_size: int, threads: int | 
     rate = cached_rate(backbone, image_size, batch_size, threads)
     if rate is not None:
         return rate
+    may_measure()  # (before the lock: a page that may not measure never waits for another's measurement)
     with one_at_a_time:
         rate = cached_rate(backbone, image_size, batch_size, threads)  # measured while this thread waited?
         if rate is not None:

@@ -20,9 +20,10 @@ import torch
 from workbench.models.backbones import get_backbone
 from workbench.models.freezing import param_groups, set_freeze_depth
 from workbench.spec.config import RunConfig
-from workbench.training.calibrate import one_at_a_time, step_flops
+from workbench.training.calibrate import step_flops
 from workbench.training.feature_cache import cache_blocker
 from workbench.training.hardware import Measurements, machine, native_bf16, peak_flops
+from workbench.training.measuring import may_measure, one_at_a_time
 from workbench.training.optim import make_optimizer
 from workbench.training.step import TrainStep
 
@@ -75,19 +76,18 @@ def choose_precision(config: RunConfig, device: torch.device, store: Measurement
     return Precision("fp32", f"auto: native bfloat16 ({', '.join(flags)}) but bf16 not faster ({ratio:.2f}x): {timed}")
 
 
-def bf16_speedup(config: RunConfig, train_images: int, measure: bool = True,
-                 on_calibrate: Callable[[], None] | None = None) -> float:
+def bf16_speedup(config: RunConfig, train_images: int, measure: bool = True) -> float:
     """How many times faster ``config``'s training steps run in the precision `choose_precision` picks on this CPU
     than in fp32 (what an estimate, calibrated in fp32, divides them by): 1 where it picks fp32, or where no
-    calibration is kept and ``measure`` is False (``on_calibrate`` hears that one starts)."""
+    calibration is kept and ``measure`` is False."""
     cpu = torch.device("cpu")
     if config.precision == "fp32" or (config.precision == "auto" and not native_bf16()):
         return 1.0
     if not measure and kept_calibration(config, cpu, Measurements()) is None:  # from a kept calibration only
         return 1.0
-    if choose_precision(config, cpu, on_calibrate=on_calibrate, train_images=train_images).name != "bf16":
+    if choose_precision(config, cpu, train_images=train_images).name != "bf16":
         return 1.0
-    seconds, _ = calibration(config, cpu, on_calibrate=on_calibrate)  # kept by now, unless bf16 was asked for
+    seconds, _ = calibration(config, cpu)  # kept by now, unless bf16 was asked for
     return seconds["fp32"] / max(seconds["bf16"], 1e-12)
 
 
@@ -118,6 +118,7 @@ def calibration(config: RunConfig, device: torch.device, store: Measurements | N
     store = store or Measurements()
     if (seconds := kept_calibration(config, device, store)) is not None:
         return seconds, False
+    may_measure()  # (before the lock: a page that may not measure never waits for another's measurement)
     with one_at_a_time:  # one calibration at a time in a process (a page's quick settings, an estimate, a run)
         if (seconds := kept_calibration(config, device, store)) is not None:  # measured while this thread waited
             return seconds, False
