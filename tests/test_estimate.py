@@ -259,6 +259,7 @@ def test_a_page_never_measures_the_server_does_and_on_bf16_it_times_both_runs(mo
     """Seen in a class: a teacher page measuring for 54 s under the class's load could not Stop a job until it was
     done. Now a page only reads kept calibrations, and hands what is missing to a thread of its server; on a CPU with
     native bf16 that thread also times bf16 against fp32 for both runs of the pair (the estimate needs both)."""
+    from workbench.dashboard import estimate as page_estimate
     from workbench.dashboard.estimate import Measurer
 
     monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "fma", "amx_bf16"})
@@ -277,6 +278,11 @@ def test_a_page_never_measures_the_server_does_and_on_bf16_it_times_both_runs(mo
     with measuring.no_measuring():
         assert estimate([long]).total_s > 0  # everything kept now: the page answers
     assert not measurer.ask("page 1", settings, str(tmp_path / "runs"))  # measured lately: not again
+    monkeypatch.setattr(page_estimate, "REMEASURE_AFTER_S", 0.0)  # long ago, now: forgotten, not kept for ever
+    other = json.dumps([ComparisonConfig(_run(epochs=2)).to_dict()])
+    assert measurer.ask("page 1", other, str(tmp_path / "runs"))
+    _wait_until(lambda: not measurer.busy())
+    assert list(measurer._done) == [(other, str(tmp_path / "runs"))]
 
 
 def test_a_page_waits_only_for_its_newest_settings(monkeypatch, tmp_path):

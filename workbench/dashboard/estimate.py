@@ -47,9 +47,10 @@ class Measurer:
 
     def ask(self, page: str, configs_json: str, runs_root: str) -> bool:
         """Have these settings measured for ``page``; False where they were, lately, and are still not known."""
-        wanted = (configs_json, runs_root)
+        wanted, now = (configs_json, runs_root), time.time()
         with self._lock:
-            if time.time() - self._done.get(wanted, 0.0) < REMEASURE_AFTER_S:
+            self._done = {w: at for w, at in self._done.items() if now - at < REMEASURE_AFTER_S}  # a class types many
+            if wanted in self._done:
                 self._wanted.pop(page, None)
                 return False
             self._wanted[page] = wanted

@@ -50,6 +50,8 @@ CPU_EVAL_BATCH = 32  # on a CPU without a kept calibration: close to the fastest
 GPU_EVAL_BATCH = 256
 CLASSES = 10
 CACHE_FILE = "estimate-rates.json"  # (measurements.json is the peak FLOP/s and precision probes')
+
+
 @dataclass
 class Rate:
     """This machine's speed for one backbone at one image size, batch size and thread count (fp32)."""
